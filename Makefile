@@ -1,0 +1,52 @@
+# DICOM Transfer. `make run` starts the whole system on the embedded default (SQLite under
+# DATA_DIR); `make test` runs ruff and the test suite against PostgreSQL. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/dicom_transfer
+
+.PHONY: run test lint format setup setup-dev dcmtk orthanc bench clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.runtime dcmtk
+
+setup-dev: $(VENV)/.dev dcmtk orthanc
+
+dcmtk:
+	@scripts/ensure-packages.sh dcmtk storescu echoscu storescp
+
+orthanc:
+	@scripts/ensure-packages.sh orthanc Orthanc
+
+run: setup
+	scripts/run.sh
+
+test: setup-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api
+	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} DEBUG=1 $(VENV)/bin/pytest
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: setup-dev
+	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} $(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

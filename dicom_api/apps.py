@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DicomApiConfig(AppConfig):
+    name = "dicom_api"
+    verbose_name = "DICOM import, transfer and audit"

@@ -1,0 +1,58 @@
+"""What every DCMTK wrapper shares: finding the program, its version, and its environment."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+
+_VERSION = re.compile(r"\$dcmtk: \S+ v(\S+)")
+_version_cache: dict[str, tuple[float, str | None]] = {}
+_VERSION_TTL = 60.0
+
+
+class DcmtkNotFoundError(RuntimeError):
+    """The DCMTK program is not installed or not where the settings say."""
+
+
+def resolve(program: str) -> str:
+    """The absolute path of a DCMTK program (a bare name is looked up on PATH)."""
+    found = shutil.which(program)
+    if found is None:
+        raise DcmtkNotFoundError(
+            f"{program} was not found. Install DCMTK (Debian/Ubuntu: apt-get install dcmtk) "
+            f"or set its path in the settings."
+        )
+    return found
+
+
+def version(program: str) -> str | None:
+    """DCMTK's version of ``program`` (e.g. ``3.6.7``), or None when it can't be run."""
+    now = time.monotonic()
+    cached = _version_cache.get(program)
+    if cached is not None and now - cached[0] < _VERSION_TTL:
+        return cached[1]
+    found: str | None
+    try:
+        completed = subprocess.run(  # noqa: S603 - argument list, no shell
+            [resolve(program), "--version"], capture_output=True, text=True, timeout=5, check=False
+        )
+        match = _VERSION.search(completed.stdout + completed.stderr)
+        found = match.group(1) if match else None
+    except (DcmtkNotFoundError, OSError, subprocess.TimeoutExpired):
+        found = None
+    _version_cache[program] = (now, found)
+    return found
+
+
+def child_environment() -> dict[str, str]:
+    """The environment of a DCMTK child: ours plus TCP_NODELAY=1.
+
+    Debian's DCMTK leaves Nagle's algorithm on unless TCP_NODELAY is set; small instances then
+    wait for delayed ACKs (500 CT instances: 23 s without, 0.58 s with, on loopback).
+    """
+    environment = dict(os.environ)
+    environment["TCP_NODELAY"] = "1"
+    return environment

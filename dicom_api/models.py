@@ -1,0 +1,180 @@
+"""The database of DICOM Transfer's operations: imports, their instances, and the audit trail.
+
+``TransferLog`` is the audit trail (append-only through the API). Every row keeps a snapshot of
+what it names (user, destination, patient, study, series), so deleting a destination or a user
+never changes what the trail says. A ``send`` row is also the transfer's state machine.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Action(models.TextChoices):
+    IMPORT = "import", "Import"
+    SEND = "send", "Send"
+    TEST_CONNECTION = "test_connection", "Test connection"
+    LOGIN = "login", "Login"
+    LOGOUT = "logout", "Logout"
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (Status.PENDING, Status.SENDING)
+FINISHED_STATUSES = (Status.SUCCESS, Status.FAILED, Status.CANCELLED)
+
+
+class ImportSession(models.Model):
+    """One upload: its files live in ``DATA_DIR/imports/<id>/`` until it expires or is deleted."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="imports")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    received_files = models.PositiveIntegerField(default=0)
+    instance_count = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    total_bytes = models.BigIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.id}"
+
+    @property
+    def directory(self) -> Path:
+        return Path(settings.IMPORTS_DIR) / str(self.id)
+
+
+class DicomInstance(models.Model):
+    """One stored instance of an import, with the header fields the grouping and audit need."""
+
+    import_session = models.ForeignKey(ImportSession, on_delete=models.CASCADE, related_name="instances")
+    sop_instance_uid = models.CharField(max_length=64)
+    sop_class_uid = models.CharField(max_length=64)
+    transfer_syntax_uid = models.CharField(max_length=64, blank=True, default="")
+    study_instance_uid = models.CharField(max_length=64)
+    series_instance_uid = models.CharField(max_length=64)
+    patient_id = models.CharField(max_length=64, blank=True, default="")
+    patient_name = models.CharField(max_length=324, blank=True, default="")
+    study_date = models.DateField(null=True, blank=True)
+    study_description = models.CharField(max_length=64, blank=True, default="")
+    accession_number = models.CharField(max_length=16, blank=True, default="")
+    series_number = models.IntegerField(null=True, blank=True)
+    series_description = models.CharField(max_length=64, blank=True, default="")
+    modality = models.CharField(max_length=16, blank=True, default="")
+    instance_number = models.IntegerField(null=True, blank=True)
+    # Relative to the import's directory; always a server-generated name.
+    relative_path = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["import_session", "sop_instance_uid"], name="instance_unique_sop_per_import"
+            )
+        ]
+        indexes = [models.Index(fields=["import_session", "series_instance_uid"], name="instance_series_idx")]
+
+    def __str__(self) -> str:
+        return f"instance {self.pk}"
+
+    @property
+    def path(self) -> Path:
+        return self.import_session.directory / self.relative_path
+
+
+class TransferLog(models.Model):
+    """The audit trail. For ``send`` rows also the state of the transfer."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="transfer_logs"
+    )
+    username = models.CharField(max_length=150, blank=True, default="")
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    timestamp = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+
+    patient_name = models.CharField(max_length=324, blank=True, default="")
+    patient_id = models.CharField(max_length=64, blank=True, default="")
+    study_instance_uid = models.CharField(max_length=64, blank=True, default="")
+    series_instance_uid = models.CharField(max_length=64, blank=True, default="")
+    series_description = models.CharField(max_length=64, blank=True, default="")
+    modality = models.CharField(max_length=16, blank=True, default="")
+    instance_count = models.PositiveIntegerField(default=0)
+
+    destination = models.ForeignKey(
+        "destinations.Destination", null=True, blank=True, on_delete=models.SET_NULL, related_name="logs"
+    )
+    destination_name = models.CharField(max_length=100, blank=True, default="")
+    destination_ae_title = models.CharField(max_length=16, blank=True, default="")
+    destination_host = models.CharField(max_length=255, blank=True, default="")
+    destination_port = models.PositiveIntegerField(null=True, blank=True)
+
+    error_message = models.TextField(blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+
+    # Transfer state (action "send").
+    import_session = models.ForeignKey(
+        ImportSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="transfers"
+    )
+    instances_sent = models.PositiveIntegerField(default=0)
+    instances_failed = models.PositiveIntegerField(default=0)
+    attempt = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            models.Index(fields=["-timestamp", "-id"], name="log_timestamp_idx"),
+            models.Index(fields=["user", "-timestamp"], name="log_user_timestamp_idx"),
+            models.Index(fields=["status", "-timestamp"], name="log_status_timestamp_idx"),
+            models.Index(fields=["action", "-timestamp"], name="log_action_timestamp_idx"),
+            models.Index(fields=["patient_id"], name="log_patient_id_idx"),
+            models.Index(fields=["study_instance_uid"], name="log_study_uid_idx"),
+            models.Index(fields=["destination", "status"], name="log_destination_status_idx"),
+            models.Index(
+                fields=["status", "heartbeat_at"],
+                name="log_active_idx",
+                condition=Q(status__in=["pending", "sending"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.pk} ({self.status})"
+
+    @property
+    def progress(self) -> int:
+        if not self.instance_count:
+            return 100 if self.status == Status.SUCCESS else 0
+        done = self.instances_sent + self.instances_failed
+        return min(100, int(done * 100 / self.instance_count))
+
+
+class WorkerHeartbeat(models.Model):
+    """One row per running ``db_worker`` process, refreshed while it lives."""
+
+    worker_id = models.CharField(max_length=64, primary_key=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"worker {self.worker_id}"

@@ -1,0 +1,292 @@
+"""Settings of DICOM Transfer, read from the environment (and an optional ``.env`` file).
+
+Every variable is listed in README.md ("Configuration"). A missing or malformed value stops
+start-up with ``ImproperlyConfigured`` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+from dicom_transfer.env import (
+    env_bool,
+    env_bytes,
+    env_duration,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Values already in the environment win over the .env file.
+load_dotenv(os.environ.get("ENV_FILE", BASE_DIR / ".env"), override=False)
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off (set SECRET_KEY, or DEBUG=1 for development)."
+        )
+    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"  # noqa: S105
+if not DEBUG and len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long when DEBUG is off.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
+IMPORTS_DIR = DATA_DIR / "imports"
+LOG_DIR = DATA_DIR / "logs"
+UPLOAD_TEMP_DIR = DATA_DIR / "tmp"
+for _directory in (DATA_DIR, IMPORTS_DIR, LOG_DIR, UPLOAD_TEMP_DIR):
+    _directory.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    # Our apps come before django_tasks_db: dicom_api's `db_worker` command extends the one of
+    # django_tasks_db with a heartbeat and housekeeping, and Django picks the first it finds.
+    "authentication",
+    "destinations",
+    "dicom_api",
+    "django_tasks",
+    "django_tasks_db",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dicom_transfer.urls"
+WSGI_APPLICATION = "dicom_transfer.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+# --- Database ------------------------------------------------------------------------------
+def _database() -> dict[str, object]:
+    url = env_str("DATABASE_URL")
+    if url:
+        try:
+            config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60))
+        except ValueError as e:
+            raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {e}") from None
+    elif env_str("DB_NAME"):
+        # The variables of the original description (PostgreSQL).
+        config = {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": env_str("DB_NAME"),
+            "USER": env_str("DB_USER", "postgres"),
+            "PASSWORD": env_str("DB_PASSWORD"),
+            "HOST": env_str("DB_HOST", "localhost"),
+            "PORT": str(env_int("DB_PORT", 5432, minimum=1, maximum=65535)),
+            "CONN_MAX_AGE": 60,
+        }
+    else:
+        config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "db.sqlite3")}
+    engine = str(config.get("ENGINE", ""))
+    options = dict(config.get("OPTIONS", {}) or {})  # type: ignore[call-overload]
+    if engine.endswith("sqlite3"):
+        # Web and workers write at once: WAL, a busy timeout, and IMMEDIATE transactions so a
+        # writer waits for the lock instead of failing with "database is locked".
+        options.setdefault("timeout", 30)
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault(
+            "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+        )
+        config["CONN_MAX_AGE"] = 0
+    elif engine.endswith("postgresql"):
+        sslmode = env_str("DB_SSLMODE")
+        if sslmode:
+            options["sslmode"] = sslmode
+        config["CONN_HEALTH_CHECKS"] = True
+    config["OPTIONS"] = options
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    # Shared by every web and worker process (login throttling must count across processes).
+    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# --- Proxies -------------------------------------------------------------------------------
+# How many reverse proxies in front of us append to X-Forwarded-For. 0: the header is ignored
+# (a client could write anything in it) and the socket's address is the client's.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
+if TRUSTED_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- REST framework / JWT -----------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", "10/min")},
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_duration("JWT_ACCESS_LIFETIME", 15 * 60)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_duration("JWT_REFRESH_LIFETIME", 24 * 3600)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DICOM Transfer API",
+    "DESCRIPTION": "Import DICOM studies, send series to PACS nodes, and read the audit trail.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page's assets are served by us, not fetched from a CDN (hospital networks).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Background jobs -------------------------------------------------------------------------
+TASKS = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
+}
+
+# --- DICOM / DCMTK ---------------------------------------------------------------------------
+STORESCU_PATH = env_str("STORESCU_PATH", "storescu")
+ECHOSCU_PATH = env_str("ECHOSCU_PATH", "echoscu")
+DICOM_CALLING_AE = env_str("DICOM_CALLING_AE", "DICOMTRANSFER")
+DICOM_CONNECT_TIMEOUT = env_float("DICOM_CONNECT_TIMEOUT", 10.0, minimum=1)
+DICOM_ACSE_TIMEOUT = env_float("DICOM_ACSE_TIMEOUT", 30.0, minimum=1)
+DICOM_DIMSE_TIMEOUT = env_float("DICOM_DIMSE_TIMEOUT", 60.0, minimum=1)
+
+# --- Import limits ---------------------------------------------------------------------------
+# Defaults fit real studies: a 3 GB upload of 5,000 instances is accepted.
+UPLOAD_MAX_BYTES = env_bytes("UPLOAD_MAX_BYTES", 4 * 1024**3)
+UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 10_000, minimum=1)
+ZIP_MAX_MEMBERS = env_int("ZIP_MAX_MEMBERS", 20_000, minimum=1)
+ZIP_MAX_UNCOMPRESSED_BYTES = env_bytes("ZIP_MAX_UNCOMPRESSED_BYTES", 8 * 1024**3)
+ZIP_MAX_RATIO = env_int("ZIP_MAX_RATIO", 200, minimum=1)
+DICOM_MAX_INFLATED_HEADER_BYTES = env_bytes("DICOM_MAX_INFLATED_HEADER_BYTES", 64 * 1024**2)
+IMPORT_TTL = env_duration("IMPORT_TTL", 24 * 3600)
+STORAGE_MIN_FREE_BYTES = env_bytes("STORAGE_MIN_FREE_BYTES", 256 * 1024**2)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_bytes("JSON_MAX_BYTES", 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every uploaded part goes straight to a temporary file
+FILE_UPLOAD_TEMP_DIR = str(UPLOAD_TEMP_DIR)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
+
+# --- Transfers -------------------------------------------------------------------------------
+TRANSFER_MAX_ATTEMPTS = env_int("TRANSFER_MAX_ATTEMPTS", 4, minimum=1, maximum=20)
+TRANSFER_RETRY_BACKOFF = env_float("TRANSFER_RETRY_BACKOFF", 10.0, minimum=0)
+TRANSFER_MAX_CONCURRENT_PER_DESTINATION = env_int("TRANSFER_MAX_CONCURRENT_PER_DESTINATION", 2, minimum=1)
+TRANSFER_HEARTBEAT_INTERVAL = env_float("TRANSFER_HEARTBEAT_INTERVAL", 5.0, minimum=0.1)
+TRANSFER_STALE_AFTER = env_float("TRANSFER_STALE_AFTER", 60.0, minimum=1)
+TRANSFER_PROGRESS_INTERVAL = env_float("TRANSFER_PROGRESS_INTERVAL", 0.5, minimum=0.05)
+WORKER_HEARTBEAT_INTERVAL = env_float("WORKER_HEARTBEAT_INTERVAL", 10.0, minimum=0.1)
+WORKER_STALE_AFTER = env_float("WORKER_STALE_AFTER", 60.0, minimum=1)
+HOUSEKEEPING_INTERVAL = env_float("HOUSEKEEPING_INTERVAL", 60.0, minimum=0.1)
+
+# --- Logging -------------------------------------------------------------------------------
+LOGGING_LEVEL = env_str("LOGGING_LEVEL", "INFO").upper()
+if LOGGING_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOGGING_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOGGING_LEVEL!r}.")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"safe_text": {"()": "dicom_transfer.logfilters.SafeTextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["safe_text"],
+            "stream": sys.stderr,
+        },
+        "file": {
+            "class": "logging.handlers.WatchedFileHandler",
+            "filename": str(LOG_DIR / "dicom_transfer.log"),
+            "formatter": "plain",
+            "filters": ["safe_text"],
+            "encoding": "utf-8",
+        },
+    },
+    "loggers": {
+        **{
+            name: {"handlers": ["file", "console"], "level": LOGGING_LEVEL, "propagate": False}
+            for name in ("dicom_transfer", "authentication", "destinations", "dicom_api")
+        },
+        "django": {"handlers": ["console"], "level": "WARNING"},
+        "django_tasks_db": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
