@@ -36,7 +36,7 @@ def version(program: str) -> str | None:
         return cached[1]
     found: str | None
     try:
-        completed = subprocess.run(  # noqa: S603 - argument list, no shell
+        completed = subprocess.run(
             [resolve(program), "--version"], capture_output=True, text=True, timeout=5, check=False
         )
         match = _VERSION.search(completed.stdout + completed.stderr)
