@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -79,7 +80,9 @@ def storescp(directory: Path, ae_title: str = "STORESCP", *, extra_args: list[st
         *(extra_args or []),
         str(port),
     ]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Without TCP_NODELAY, Debian's DCMTK answers small instances only after delayed ACKs.
+    environment = {**os.environ, "TCP_NODELAY": "1"}
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
     try:
         wait_for_port(port)
         yield StoreSCP(ae_title, port, directory, process)
@@ -149,7 +152,10 @@ def orthanc(directory: Path, ae_title: str = "ORTHANC", *, check_called_aet: boo
     log_dir.mkdir(exist_ok=True)
     binary = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
     process = subprocess.Popen(
-        [binary, f"--logdir={log_dir}", str(config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [binary, f"--logdir={log_dir}", str(config_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TCP_NODELAY": "1"},
     )
     try:
         wait_for_port(http_port, timeout=60)
