@@ -34,7 +34,7 @@ run: setup
 test: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api
+	DEBUG=1 $(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api
 	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} DEBUG=1 $(VENV)/bin/pytest
 
 lint:

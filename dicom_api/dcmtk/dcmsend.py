@@ -1,0 +1,331 @@
+"""C-STORE of a set of files in one association, with DCMTK's ``dcmsend``.
+
+Why dcmsend and not storescu: dcmsend proposes, for every file, a presentation context in the
+transfer syntax the file is encoded in (JPEG, JPEG-LS, JPEG 2000, RLE, deflate...), and falls back
+to decompressing lossless files if the peer refuses that syntax. storescu proposes uncompressed
+syntaxes unless told one compressed syntax for the whole run, and fails every other compressed
+file. Both move instances at the same speed (docs/benchmarks.md, "dcmsend or storescu").
+
+The outcome is read from dcmsend's output while it runs (each ``Received C-STORE Response`` is one
+instance acknowledged or refused) and, at the end, from its detailed report file, which names
+every SOP instance with its DIMSE status. The exit code is not trusted: dcmsend exits 0 after
+refusals and aborts.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import queue
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dicom_api.dcmtk.common import DcmtkNotFoundError, child_environment, resolve
+
+logger = logging.getLogger(__name__)
+
+
+class Failure(enum.Enum):
+    """Why a send did not deliver every instance."""
+
+    CONNECTION_REFUSED = "connection_refused"
+    HOST_NOT_FOUND = "host_not_found"
+    ASSOCIATION_REJECTED = "association_rejected"
+    PEER_BUSY = "peer_busy"
+    TIMEOUT = "timeout"
+    ABORTED = "aborted"
+    NO_PRESENTATION_CONTEXT = "no_presentation_context"
+    INSTANCES_REFUSED = "instances_refused"
+    NOT_INSTALLED = "not_installed"
+    CANCELLED = "cancelled"
+    OTHER = "other"
+
+    @property
+    def transient(self) -> bool:
+        """Worth trying again later: the peer or the network may recover."""
+        return self in _TRANSIENT
+
+
+_TRANSIENT = {Failure.CONNECTION_REFUSED, Failure.PEER_BUSY, Failure.TIMEOUT, Failure.ABORTED, Failure.OTHER}
+
+
+@dataclass
+class InstanceOutcome:
+    sop_instance_uid: str
+    status: int | None  # the DIMSE status, None when not sent
+    text: str
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.status is not None and is_success_or_warning(self.status)
+
+
+@dataclass
+class SendReport:
+    total: int
+    acknowledged: int = 0
+    refused: int = 0
+    failure: Failure | None = None
+    detail: str = ""  # DCMTK's own words for the failure, for the details of the audit entry
+    instances: list[InstanceOutcome] = field(default_factory=list)
+    duration_s: float = 0.0
+    exit_code: int | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.failure is None and self.acknowledged == self.total
+
+    @property
+    def not_sent(self) -> int:
+        return max(0, self.total - self.acknowledged - self.refused)
+
+
+def is_success_or_warning(status: int) -> bool:
+    """PS3.7 C.4.2.1.4: 0x0000 success; 0x0001, 0x0107, 0x0116 and 0xB000–0xBFFF warnings."""
+    return status in (0x0000, 0x0001, 0x0107, 0x0116) or 0xB000 <= status <= 0xBFFF
+
+
+def dcmsend_command(
+    *,
+    program: str,
+    calling_ae: str,
+    called_ae: str,
+    host: str,
+    port: int,
+    connect_timeout: float,
+    acse_timeout: float,
+    dimse_timeout: float,
+    report_file: Path,
+    files: Sequence[Path],
+) -> list[str]:
+    """The argument list of one dcmsend run.
+
+    AE titles and host are validated at the API (never starting with ``-``, ``+`` or ``@``) and
+    checked again here, because DCMTK would read such a value as an option or a response file.
+    Files are absolute paths of our own making.
+    """
+    for name, value in (("calling AE title", calling_ae), ("called AE title", called_ae), ("host", host)):
+        if not value or value[0] in "-+@" or any(ord(c) < 32 for c in value):
+            raise ValueError(f"unsafe {name} for dcmsend: {value!r}")
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port out of range: {port}")
+    for path in files:
+        if not path.is_absolute():
+            raise ValueError("dcmsend is given absolute paths only")
+    return [
+        program,
+        "--verbose",
+        "--no-halt",
+        "--single-association",
+        "--aetitle",
+        calling_ae,
+        "--call",
+        called_ae,
+        "--timeout",
+        str(max(1, round(connect_timeout))),
+        "--acse-timeout",
+        str(max(1, round(acse_timeout))),
+        "--dimse-timeout",
+        str(max(1, round(dimse_timeout))),
+        "--create-report-file",
+        str(report_file),
+        host,
+        str(port),
+        *(str(path) for path in files),
+    ]
+
+
+_RESPONSE = re.compile(r"Received C-STORE Response \((?P<text>[^)]*)\)")
+_FATAL = re.compile(r"^F: (?P<text>.*)$")
+_REPORT_ENTRY = re.compile(
+    r"SOP Instance\s*:\s*(?P<uid>\S+).*?DIMSE Status\s*:\s*"
+    r"(?:0x(?P<status>[0-9A-Fa-f]{4})\s*\((?P<text>[^)]*)\)|(?P<other><[^>]*>))",
+    re.S,
+)
+
+
+def _classify_fatal(text: str) -> Failure:
+    lowered = text.lower()
+    if "connection refused" in lowered:
+        return Failure.CONNECTION_REFUSED
+    if "unknown host" in lowered or "name or service not known" in lowered:
+        return Failure.HOST_NOT_FOUND
+    if "association rejected" in lowered:
+        return Failure.ASSOCIATION_REJECTED
+    if "timeout" in lowered or "timed out" in lowered:
+        return Failure.TIMEOUT
+    if "no acceptable presentation context" in lowered or "no presentation context" in lowered:
+        return Failure.NO_PRESENTATION_CONTEXT
+    return Failure.OTHER
+
+
+def _response_acknowledged(text: str) -> bool:
+    return text == "Success" or text.startswith("Warning")
+
+
+def parse_report(text: str) -> list[InstanceOutcome]:
+    """Every instance of dcmsend's ``--create-report-file`` with its DIMSE status."""
+    outcomes = []
+    for block in text.split("\n\n"):
+        match = _REPORT_ENTRY.search(block)
+        if match is None:
+            continue
+        if match.group("status"):
+            outcomes.append(InstanceOutcome(match.group("uid"), int(match.group("status"), 16), match.group("text")))
+        else:
+            outcomes.append(InstanceOutcome(match.group("uid"), None, match.group("other") or "<not sent>"))
+    return outcomes
+
+
+class _Run:
+    """One dcmsend process, its output read line by line on a thread."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_environment(),
+            start_new_session=True,  # its own process group, so cancel can kill it all
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, name="dcmsend-output", daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def kill(self) -> None:
+        """Stop dcmsend and anything it started: SIGTERM to the group, then SIGKILL."""
+        if self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+
+ProgressCallback = Callable[[int, int], bool]
+"""Called with (acknowledged, refused) at least every ``tick`` seconds; return False to cancel."""
+
+
+def send_files(
+    *,
+    files: Sequence[Path],
+    called_ae: str,
+    host: str,
+    port: int,
+    calling_ae: str,
+    connect_timeout: float,
+    acse_timeout: float,
+    dimse_timeout: float,
+    program: str = "dcmsend",
+    on_progress: ProgressCallback | None = None,
+    tick: float = 0.5,
+) -> SendReport:
+    """Send ``files`` to the peer in one association and report what happened to each."""
+    report = SendReport(total=len(files))
+    started = time.monotonic()
+    try:
+        executable = resolve(program)
+    except DcmtkNotFoundError as e:
+        report.failure, report.detail = Failure.NOT_INSTALLED, str(e)
+        return report
+    with tempfile.TemporaryDirectory(prefix="dcmsend-") as scratch:
+        report_file = Path(scratch) / "report.txt"
+        args = dcmsend_command(
+            program=executable,
+            calling_ae=calling_ae,
+            called_ae=called_ae,
+            host=host,
+            port=port,
+            connect_timeout=connect_timeout,
+            acse_timeout=acse_timeout,
+            dimse_timeout=dimse_timeout,
+            report_file=report_file,
+            files=files,
+        )
+        run = _Run(args)
+        try:
+            _follow(run, report, on_progress, tick)
+        finally:
+            run.kill()
+            run.reader.join(timeout=5)
+        report.exit_code = run.process.returncode
+        if report_file.exists() and report.failure not in (Failure.CANCELLED, Failure.TIMEOUT, Failure.ABORTED):
+            report.instances = parse_report(report_file.read_text(errors="replace"))
+    if report.instances:
+        # The report is exact: recount from it.
+        report.acknowledged = sum(1 for outcome in report.instances if outcome.acknowledged)
+        report.refused = sum(
+            1 for outcome in report.instances if outcome.status is not None and not outcome.acknowledged
+        )
+    if report.failure is None and report.refused:
+        report.failure = Failure.INSTANCES_REFUSED
+    if report.failure is None and report.acknowledged < report.total:
+        report.failure = Failure.OTHER
+        report.detail = report.detail or "dcmsend ended before every instance was acknowledged"
+    report.duration_s = time.monotonic() - started
+    return report
+
+
+def _follow(run: _Run, report: SendReport, on_progress: ProgressCallback | None, tick: float) -> None:
+    """Read dcmsend's output until it ends, a fatal condition, or a cancel."""
+    last_tick = 0.0
+    while True:
+        try:
+            line = run.lines.get(timeout=tick)
+        except queue.Empty:
+            line = ""
+        if line is None:
+            run.process.wait()
+            return
+        if line:
+            response = _RESPONSE.search(line)
+            if response:
+                if _response_acknowledged(response.group("text")):
+                    report.acknowledged += 1
+                else:
+                    report.refused += 1
+            elif line.startswith("E: Failed receiving DIMSE response") or line.startswith(
+                "E: Failed sending C-STORE request"
+            ):
+                # The peer went silent or the association broke: the other instances would each
+                # wait for the DIMSE timeout. Stop now.
+                report.failure = Failure.TIMEOUT if "timeout" in line.lower() else Failure.ABORTED
+                report.detail = line[3:]
+                return
+            elif "Peer aborted Association" in line:
+                report.failure, report.detail = Failure.ABORTED, line[3:]
+                return
+            else:
+                fatal = _FATAL.match(line)
+                if fatal:
+                    report.failure, report.detail = _classify_fatal(fatal.group("text")), fatal.group("text")
+                    return
+        now = time.monotonic()
+        if on_progress is not None and (now - last_tick >= tick or line is None):
+            last_tick = now
+            if not on_progress(report.acknowledged, report.refused):
+                report.failure, report.detail = Failure.CANCELLED, "cancelled"
+                return

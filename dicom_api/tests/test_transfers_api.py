@@ -1,0 +1,283 @@
+"""The transfer endpoints' validation and permissions (no worker runs here)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+from rest_framework.test import APIClient
+
+from destinations.models import Destination
+from dicom_api.models import Action, ImportSession, Status, TransferLog
+from testsupport.dicom_data import GeneratedSeries, generate_series, import_files
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def series(tmp_path: Path) -> GeneratedSeries:
+    return generate_series(tmp_path / "src", 3, patient_name="TEST^API")
+
+
+@pytest.fixture
+def imported(user: User, series: GeneratedSeries) -> ImportSession:
+    return import_files(user, series.files)
+
+
+@pytest.fixture
+def destination(admin_user: User) -> Destination:
+    return Destination.objects.create(name="PACS", ae_title="PACS", host="127.0.0.1", port=11112)
+
+
+def send(client: APIClient, **body: Any) -> Any:
+    return client.post("/api/dicom/send/", body, format="json")
+
+
+def test_send_creates_one_pending_transfer_per_series_and_destination(
+    client_user: APIClient,
+    user: User,
+    imported: ImportSession,
+    series: GeneratedSeries,
+    destination: Destination,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    second = Destination.objects.create(name="Backup", ae_title="BACKUP", host="localhost", port=104)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = send(
+            client_user,
+            import_id=str(imported.pk),
+            series_instance_uids=[series.series_instance_uid],
+            destination_ids=[destination.pk, second.pk],
+        )
+    assert response.status_code == 202
+    transfers = response.json()["transfers"]
+    assert [(t["destination"]["name"], t["status"], t["instance_count"]) for t in transfers] == [
+        ("PACS", "pending", 3),
+        ("Backup", "pending", 3),
+    ]
+    logs = TransferLog.objects.filter(action=Action.SEND).order_by("id")
+    assert [log.pk for log in logs] == [t["id"] for t in transfers]
+    first = logs[0]
+    assert (first.user, first.status, first.patient_name, first.patient_id) == (
+        user,
+        Status.PENDING,
+        "TEST^API",
+        series.patient_id,
+    )
+    assert (first.destination_name, first.destination_ae_title, first.destination_host, first.destination_port) == (
+        "PACS",
+        "PACS",
+        "127.0.0.1",
+        11112,
+    )
+    # One job per transfer, queued for the workers; nothing ran here.
+    assert DBTaskResult.objects.count() == 2
+    assert set(TransferLog.objects.values_list("status", flat=True)) == {Status.PENDING}
+
+
+def test_send_needs_authentication(anon_client: APIClient) -> None:
+    assert (
+        send(anon_client, import_id=str(uuid.uuid4()), series_instance_uids=["1.2"], destination_ids=[1]).status_code
+        == 401
+    )
+
+
+def test_send_rejects_another_users_import(
+    client_other: APIClient, imported: ImportSession, series: GeneratedSeries, destination: Destination
+) -> None:
+    response = send(
+        client_other,
+        import_id=str(imported.pk),
+        series_instance_uids=[series.series_instance_uid],
+        destination_ids=[destination.pk],
+    )
+    assert response.status_code == 400
+    assert "import_id" in response.json()
+    assert not TransferLog.objects.filter(action=Action.SEND).exists()
+
+
+def test_send_rejects_a_series_not_in_the_import(
+    client_user: APIClient, imported: ImportSession, series: GeneratedSeries, destination: Destination
+) -> None:
+    response = send(
+        client_user,
+        import_id=str(imported.pk),
+        series_instance_uids=[series.series_instance_uid, "1.2.3.4"],
+        destination_ids=[destination.pk],
+    )
+    assert response.status_code == 400
+    assert "1.2.3.4" in response.json()["series_instance_uids"][0]
+    assert not TransferLog.objects.filter(action=Action.SEND).exists()
+
+
+def test_send_rejects_unknown_and_disabled_destinations(
+    client_user: APIClient, imported: ImportSession, series: GeneratedSeries, destination: Destination
+) -> None:
+    body = {"import_id": str(imported.pk), "series_instance_uids": [series.series_instance_uid]}
+    response = send(client_user, **body, destination_ids=[destination.pk, 999999])
+    assert response.status_code == 400
+    assert "999999" in response.json()["destination_ids"][0]
+    destination.enabled = False
+    destination.save()
+    response = send(client_user, **body, destination_ids=[destination.pk])
+    assert response.status_code == 400
+    assert "disabled" in response.json()["destination_ids"][0]
+    assert not TransferLog.objects.filter(action=Action.SEND).exists()
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"series_instance_uids": ["1.2"], "destination_ids": [1]}, "import_id"),
+        ({"import_id": "nope", "series_instance_uids": ["1.2"], "destination_ids": [1]}, "import_id"),
+        ({"import_id": str(uuid.uuid4()), "series_instance_uids": [], "destination_ids": [1]}, "series_instance_uids"),
+        (
+            {"import_id": str(uuid.uuid4()), "series_instance_uids": ["1.2"], "destination_ids": ["x"]},
+            "destination_ids",
+        ),
+        (
+            {"import_id": str(uuid.uuid4()), "series_instance_uids": "1.2", "destination_ids": [1]},
+            "series_instance_uids",
+        ),
+    ],
+)
+def test_send_rejects_malformed_bodies(client_user: APIClient, body: dict[str, Any], field: str) -> None:
+    response = client_user.post("/api/dicom/send/", body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def make_transfer(owner: User, status: Status = Status.PENDING, **fields: Any) -> TransferLog:
+    return TransferLog.objects.create(
+        user=owner,
+        username=owner.username,
+        action=Action.SEND,
+        status=status,
+        series_instance_uid="1.2.3",
+        instance_count=10,
+        **fields,
+    )
+
+
+def test_status_lists_the_callers_active_and_recent_transfers(
+    client_user: APIClient, user: User, other_user: User
+) -> None:
+    active = make_transfer(user, Status.SENDING, instances_sent=4, instances_failed=1, attempt=1)
+    recent = make_transfer(user, Status.SUCCESS, completed_at=timezone.now(), instances_sent=10)
+    make_transfer(user, Status.FAILED, completed_at=timezone.now() - timezone.timedelta(hours=2))
+    make_transfer(other_user, Status.SENDING)
+    response = client_user.get("/api/dicom/status/")
+    assert response.status_code == 200
+    transfers = response.json()["transfers"]
+    assert [t["id"] for t in transfers] == [active.pk, recent.pk]
+    assert transfers[0] | {"timestamp": None} == transfers[0] | {
+        "id": active.pk,
+        "status": "sending",
+        "instance_count": 10,
+        "instances_sent": 4,
+        "instances_failed": 1,
+        "progress": 50,
+        "attempt": 1,
+        "error_message": "",
+        "completed_at": None,
+        "timestamp": None,
+    }
+    assert transfers[1]["progress"] == 100
+
+
+def test_status_by_ids(client_user: APIClient, user: User) -> None:
+    old = make_transfer(user, Status.FAILED, completed_at=timezone.now() - timezone.timedelta(days=2))
+    response = client_user.get(f"/api/dicom/status/?ids={old.pk}")
+    assert response.status_code == 200
+    assert [t["status"] for t in response.json()["transfers"]] == ["failed"]
+
+
+def test_status_rejects_malformed_ids(client_user: APIClient) -> None:
+    response = client_user.get("/api/dicom/status/?ids=1,abc")
+    assert response.status_code == 400
+    assert "ids" in response.json()
+
+
+def test_another_users_transfer_is_404_for_status_cancel_and_retry(
+    client_other: APIClient, user: User, other_user: User
+) -> None:
+    mine = make_transfer(user, Status.SENDING)
+    failed = make_transfer(user, Status.FAILED)
+    assert client_other.get(f"/api/dicom/status/?ids={mine.pk}").status_code == 404
+    assert client_other.post(f"/api/dicom/transfers/{mine.pk}/cancel/").status_code == 404
+    assert client_other.post(f"/api/dicom/transfers/{failed.pk}/retry/").status_code == 404
+    mine.refresh_from_db()
+    assert mine.status == Status.SENDING
+    assert TransferLog.objects.filter(action=Action.SEND).count() == 2
+
+
+def test_admins_get_404_for_other_users_transfers_too(client_admin: APIClient, user: User) -> None:
+    mine = make_transfer(user, Status.SENDING)
+    assert client_admin.post(f"/api/dicom/transfers/{mine.pk}/cancel/").status_code == 404
+
+
+def test_cancel_a_pending_transfer(client_user: APIClient, user: User) -> None:
+    log = make_transfer(user, Status.PENDING)
+    response = client_user.post(f"/api/dicom/transfers/{log.pk}/cancel/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    log.refresh_from_db()
+    assert log.status == Status.CANCELLED
+    assert log.completed_at is not None
+
+
+def test_cancel_a_finished_transfer_is_409(client_user: APIClient, user: User) -> None:
+    log = make_transfer(user, Status.SUCCESS, completed_at=timezone.now())
+    response = client_user.post(f"/api/dicom/transfers/{log.pk}/cancel/")
+    assert response.status_code == 409
+    assert "finished" in response.json()["detail"]
+    log.refresh_from_db()
+    assert log.status == Status.SUCCESS
+
+
+def test_retry_creates_a_new_transfer_for_the_same_series_and_destination(
+    client_user: APIClient,
+    user: User,
+    imported: ImportSession,
+    series: GeneratedSeries,
+    destination: Destination,
+) -> None:
+    failed = make_transfer(
+        user,
+        Status.FAILED,
+        import_session=imported,
+        destination=destination,
+        destination_name=destination.name,
+    )
+    failed.series_instance_uid = series.series_instance_uid
+    failed.save()
+    response = client_user.post(f"/api/dicom/transfers/{failed.pk}/retry/")
+    assert response.status_code == 202
+    (new,) = response.json()["transfers"]
+    assert new["id"] != failed.pk
+    assert (new["status"], new["series_instance_uid"], new["destination"]["id"], new["instance_count"]) == (
+        "pending",
+        series.series_instance_uid,
+        destination.pk,
+        3,
+    )
+    assert TransferLog.objects.get(pk=new["id"]).details["retry_of"] == failed.pk
+    failed.refresh_from_db()
+    assert failed.status == Status.FAILED
+
+
+def test_retry_of_a_running_transfer_is_409(client_user: APIClient, user: User) -> None:
+    log = make_transfer(user, Status.SENDING)
+    assert client_user.post(f"/api/dicom/transfers/{log.pk}/retry/").status_code == 409
+
+
+def test_retry_after_the_import_expired_is_409(client_user: APIClient, user: User, destination: Destination) -> None:
+    log = make_transfer(user, Status.FAILED, destination=destination)
+    response = client_user.post(f"/api/dicom/transfers/{log.pk}/retry/")
+    assert response.status_code == 409
+    assert "import" in response.json()["detail"]

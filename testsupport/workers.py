@@ -1,0 +1,97 @@
+"""Real ``manage.py db_worker`` processes against the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FAST_SETTINGS = {
+    "DICOM_CONNECT_TIMEOUT": "2",
+    "DICOM_ACSE_TIMEOUT": "2",
+    "DICOM_DIMSE_TIMEOUT": "2",
+    "TRANSFER_RETRY_BACKOFF": "0.5",
+    "TRANSFER_MAX_ATTEMPTS": "3",
+    "TRANSFER_PROGRESS_INTERVAL": "0.1",
+    "TRANSFER_STALE_AFTER": "3",
+    "WORKER_HEARTBEAT_INTERVAL": "0.5",
+    "HOUSEKEEPING_INTERVAL": "0.5",
+}
+
+
+def test_database_url() -> str:
+    """The URL of the database this test runs on, for a worker in another process."""
+    if connection.vendor != "postgresql":
+        raise RuntimeError(
+            "Worker tests need the PostgreSQL test database (another process must see the rows): "
+            "run them with DATABASE_URL=postgres://... as `make test` does."
+        )
+    s = connection.settings_dict
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    return f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+class Workers:
+    """Start, kill and stop workers; their output goes to ``data_dir/worker-N.log``."""
+
+    def __init__(self, data_dir: Path, **overrides: str) -> None:
+        self.data_dir = data_dir
+        self.environment = {
+            **os.environ,
+            **FAST_SETTINGS,
+            **overrides,
+            "DATABASE_URL": test_database_url(),
+            "DATA_DIR": str(data_dir),
+            "DEBUG": "1",
+            "ENV_FILE": str(data_dir / "no.env"),
+        }
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, count: int = 1) -> list[subprocess.Popen[bytes]]:
+        started = []
+        for _ in range(count):
+            log = (self.data_dir / f"worker-{len(self.processes)}.log").open("wb")
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.05", "--no-startup-delay"],
+                cwd=ROOT,
+                env=self.environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self.processes.append(process)
+            started.append(process)
+        return started
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no clean-up runs."""
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        # A killed worker's dcmsend may outlive it for a moment: make sure no child is left.
+        for process in self.processes:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def output(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.data_dir.glob("worker-*.log")))
