@@ -93,8 +93,8 @@ def validate_host(value: str) -> None:
             except ValueError:
                 pass
         raise ValidationError(
-            f"{value!r} is not a valid IPv6 address (write it without brackets, zone or port; "
-            "the port has its own field).",
+            f"{value!r} is neither a host name nor an IPv6 address (the port has its own field; "
+            "write an IPv6 address without brackets or zone).",
             code="invalid",
         )
     if len(value) > HOST_MAX_LENGTH:
