@@ -105,7 +105,17 @@ def test_a_non_string_ae_title_is_rejected(client_admin: APIClient) -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["pacs.example.org", "PACS-01", "localhost", "10.0.0.5", "255.255.255.255", "::1", "2001:db8::7", "a" * 63, "x1.y2"],
+    [
+        "pacs.example.org",
+        "PACS-01",
+        "localhost",
+        "10.0.0.5",
+        "255.255.255.255",
+        "::1",
+        "2001:db8::7",
+        "a" * 63,
+        "x1.y2",
+    ],
 )
 def test_it_accepts_valid_hosts(client_admin: APIClient, host: str) -> None:
     response = create(client_admin, host=host)

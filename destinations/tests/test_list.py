@@ -57,7 +57,9 @@ def test_it_lists_every_destination_for_an_admin_sorted_by_name(
     assert response.json()[1]["enabled"] is False
 
 
-def test_an_admin_can_filter_on_enabled(client_admin: APIClient, destination: Destination, disabled_destination: Destination) -> None:
+def test_an_admin_can_filter_on_enabled(
+    client_admin: APIClient, destination: Destination, disabled_destination: Destination
+) -> None:
     response = client_admin.get(URL, {"enabled": "false"})
     assert [item["id"] for item in response.json()] == [disabled_destination.pk]
 
@@ -69,7 +71,10 @@ def test_it_needs_a_token(anon_client: APIClient, destination: Destination) -> N
 
 
 def test_it_does_not_query_per_row(
-    client_admin: APIClient, make_destination: Callable[..., Destination], admin_user: AbstractUser, django_assert_max_num_queries: Callable[..., object]
+    client_admin: APIClient,
+    make_destination: Callable[..., Destination],
+    admin_user: AbstractUser,
+    django_assert_max_num_queries: Callable[..., object],
 ) -> None:
     for index in range(10):
         make_destination(f"node {index}", created_by=admin_user)

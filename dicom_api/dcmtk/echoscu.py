@@ -81,13 +81,6 @@ def _seconds(name: str, value: float) -> str:
     return str(math.ceil(value))
 
 
-def _checked(what: str, check: Callable[[Any], Any], value: Any) -> Any:
-    try:
-        return check(value)
-    except ValidationError as e:
-        raise ValidationError({what: e.messages}) from None
-
-
 def echoscu_command(
     *,
     program: str,
@@ -104,10 +97,21 @@ def echoscu_command(
 
     Raises django's ``ValidationError`` for an invalid AE title, host or port.
     """
-    called = _checked("the destination's AE title", clean_ae_title, ae_title)
-    calling = _checked("the calling AE title (DICOM_CALLING_AE)", clean_ae_title, calling_ae)
-    peer = _checked("the destination's host", clean_host, host)
-    _checked("the destination's port", validate_port, port)
+    problems: dict[str, list[str]] = {}
+
+    def checked(what: str, check: Callable[[Any], Any], value: Any) -> Any:
+        try:
+            return check(value)
+        except ValidationError as e:
+            problems[what] = e.messages
+            return None
+
+    called = checked("the destination's AE title", clean_ae_title, ae_title)
+    calling = checked("the calling AE title (DICOM_CALLING_AE)", clean_ae_title, calling_ae)
+    peer = checked("the destination's host", clean_host, host)
+    checked("the destination's port", validate_port, port)
+    if problems:
+        raise ValidationError(problems)
     return [
         program,
         "-v",
