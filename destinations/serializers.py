@@ -43,7 +43,9 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
         help_text="Host name (RFC 1123) or IPv4/IPv6 address, not beginning with '-', '+' or '@'.",
     )
     port = serializers.IntegerField(required=False, default=104, help_text="TCP port, 1-65535.")
-    created_by = UserReferenceSerializer(read_only=True, allow_null=True)
+    created_by = UserReferenceSerializer(
+        read_only=True, allow_null=True, help_text="The admin who created it; null once that account is deleted."
+    )
 
     class Meta:
         model = Destination
