@@ -1,1 +1,8 @@
-urlpatterns: list[object] = []
+from rest_framework.routers import SimpleRouter
+
+from destinations.views import DestinationViewSet
+
+router = SimpleRouter()
+router.register("", DestinationViewSet, basename="destination")
+
+urlpatterns = router.urls

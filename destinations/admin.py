@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from destinations.models import Destination
+from destinations.validators import clean_ae_title, clean_host, validate_port
+
+
+class DestinationForm(forms.ModelForm[Destination]):
+    """The admin form applies the API's validation (the model fields themselves carry none)."""
+
+    class Meta:
+        model = Destination
+        fields = ["name", "ae_title", "host", "port", "description", "enabled"]
+
+    def clean_ae_title(self) -> str:
+        return clean_ae_title(self.cleaned_data["ae_title"])
+
+    def clean_host(self) -> str:
+        return clean_host(self.cleaned_data["host"])
+
+    def clean_port(self) -> int:
+        port: int = self.cleaned_data["port"]
+        validate_port(port)
+        return port
+
+
+@admin.register(Destination)
+class DestinationAdmin(admin.ModelAdmin[Destination]):
+    form = DestinationForm
+    list_display = ["name", "ae_title", "host", "port", "enabled", "created_by", "updated_at"]
+    list_filter = ["enabled"]
+    search_fields = ["name", "ae_title", "host"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+
+    def save_model(self, request: HttpRequest, obj: Destination, form: Any, change: bool) -> None:
+        if not change and obj.created_by_id is None:
+            obj.created_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from destinations.models import Destination
+from destinations.validators import clean_ae_title, clean_host, validate_port
+from dicom_api.dcmtk.echoscu import EchoCategory
+
+
+def _drf(check: Callable[[Any], Any], value: Any) -> Any:
+    """Run one of our validators, answering DRF's validation error (so the field is named)."""
+    try:
+        return check(value)
+    except DjangoValidationError as e:
+        raise serializers.ValidationError(e.messages) from None
+
+
+class UserReferenceSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+
+
+class DestinationSerializer(serializers.ModelSerializer[Destination]):
+    """A DICOM node. ``created_by`` is ``{id, username}`` of the admin who created it (null once
+    that account is deleted)."""
+
+    name = serializers.CharField(max_length=100, help_text="Unique (ignoring case); surrounding spaces dropped.")
+    # Spaces around an AE title are not significant (PS3.5) and are dropped; the 16-character limit
+    # applies to what remains. Other whitespace (tabs, new lines) is refused, not trimmed.
+    ae_title = serializers.CharField(
+        max_length=64,
+        trim_whitespace=False,
+        help_text="DICOM AE title: 1-16 printable ASCII characters, no backslash, not only spaces, not "
+        "beginning with '-', '+' or '@'. Surrounding spaces are dropped.",
+    )
+    host = serializers.CharField(
+        max_length=255,
+        trim_whitespace=False,
+        help_text="Host name (RFC 1123) or IPv4/IPv6 address, not beginning with '-', '+' or '@'.",
+    )
+    port = serializers.IntegerField(required=False, default=104, help_text="TCP port, 1-65535.")
+    created_by = UserReferenceSerializer(
+        read_only=True, allow_null=True, help_text="The admin who created it; null once that account is deleted."
+    )
+
+    class Meta:
+        model = Destination
+        fields = [
+            "id",
+            "name",
+            "ae_title",
+            "host",
+            "port",
+            "description",
+            "enabled",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_by", "created_at", "updated_at"]
+
+    def validate_name(self, value: str) -> str:
+        others = Destination.objects.filter(name__iexact=value)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise serializers.ValidationError(f"A destination named {value!r} already exists.")
+        return value
+
+    def validate_ae_title(self, value: str) -> str:
+        return str(_drf(clean_ae_title, value))
+
+    def validate_host(self, value: str) -> str:
+        return str(_drf(clean_host, value))
+
+    def validate_port(self, value: int) -> int:
+        _drf(validate_port, value)
+        return value
+
+
+class ConnectionTestResultSerializer(serializers.Serializer[Any]):
+    success = serializers.BooleanField()
+    message = serializers.CharField(help_text="What happened, and what to do about it.")
+    duration_ms = serializers.IntegerField()
+    log_id = serializers.IntegerField(help_text="The audit entry of this test.")
+    category = serializers.ChoiceField(
+        choices=[category.value for category in EchoCategory],
+        help_text="The kind of outcome, for programs.",
+    )

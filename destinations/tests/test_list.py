@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth.models import AbstractUser
+from rest_framework.test import APIClient
+
+from destinations.models import Destination
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/destinations/"
+
+
+def test_it_lists_enabled_destinations_for_a_user_with_every_field(
+    client_user: APIClient, destination: Destination, disabled_destination: Destination, admin_user: AbstractUser
+) -> None:
+    destination.created_by = admin_user
+    destination.save()
+    response = client_user.get(URL)
+    assert response.status_code == 200
+    body = response.json()
+    assert [item["id"] for item in body] == [destination.pk]
+    item = body[0]
+    assert set(item) == {
+        "id",
+        "name",
+        "ae_title",
+        "host",
+        "port",
+        "description",
+        "enabled",
+        "created_by",
+        "created_at",
+        "updated_at",
+    }
+    assert item["created_by"] == {"id": admin_user.pk, "username": "root"}
+    assert (item["name"], item["ae_title"], item["host"], item["port"], item["enabled"]) == (
+        "PACS",
+        "PACS",
+        "10.0.0.5",
+        104,
+        True,
+    )
+    assert item["created_at"].endswith(("Z", "+00:00"))
+
+
+def test_it_lists_every_destination_for_an_admin_sorted_by_name(
+    client_admin: APIClient, make_destination: Callable[..., Destination]
+) -> None:
+    b = make_destination("b-node", enabled=False)
+    a = make_destination("A-node")
+    response = client_admin.get(URL)
+    assert response.status_code == 200
+    assert [item["id"] for item in response.json()] == [a.pk, b.pk]
+    assert response.json()[1]["enabled"] is False
+
+
+def test_an_admin_can_filter_on_enabled(
+    client_admin: APIClient, destination: Destination, disabled_destination: Destination
+) -> None:
+    response = client_admin.get(URL, {"enabled": "false"})
+    assert [item["id"] for item in response.json()] == [disabled_destination.pk]
+
+
+def test_it_needs_a_token(anon_client: APIClient, destination: Destination) -> None:
+    response = anon_client.get(URL)
+    assert response.status_code == 401
+    assert "detail" in response.json()
+
+
+def test_it_does_not_query_per_row(
+    client_admin: APIClient,
+    make_destination: Callable[..., Destination],
+    admin_user: AbstractUser,
+    django_assert_max_num_queries: Callable[..., object],
+) -> None:
+    for index in range(10):
+        make_destination(f"node {index}", created_by=admin_user)
+    with django_assert_max_num_queries(3):  # type: ignore[operator]
+        assert len(client_admin.get(URL).json()) == 10
