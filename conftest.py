@@ -24,6 +24,12 @@ def _isolated_storage(settings: Any, tmp_path: Path) -> None:
     (tmp_path / "upload-tmp").mkdir()
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Users are created in nearly every test; PBKDF2's million rounds cost ~0.5 s each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(db: None) -> Callable[..., AbstractUser]:
     def make(username: str = "alice", *, is_staff: bool = False, **fields: Any) -> AbstractUser:

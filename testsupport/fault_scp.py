@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from pydicom.uid import UID
+from pydicom.uid import DeflatedExplicitVRLittleEndian as DEFLATED
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 
 from testsupport.peers import LOOPBACK, free_port
@@ -73,8 +75,11 @@ def fault_scp(ae_title: str = "FAULTY", *, require_called_aet: bool = True, **be
     ae.acse_timeout = 30
     ae.dimse_timeout = 120
     ae.network_timeout = 120
+    # pynetdicom takes the first of its own syntaxes that the requestor proposed: listing the
+    # compressed ones first makes it accept what the sender proposes for a compressed file.
+    syntaxes = sorted(ALL_TRANSFER_SYNTAXES, key=lambda uid: not (UID(uid).is_compressed or uid == DEFLATED))
     for context in AllStoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(context.abstract_syntax, syntaxes)
     server = ae.start_server(
         (LOOPBACK, port),
         block=False,

@@ -8,12 +8,6 @@ import pytest
 from destinations.models import Destination
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    """Users are created in nearly every test here; PBKDF2's million rounds cost ~0.5 s each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def make_destination(db: None) -> Callable[..., Destination]:
     def make(name: str = "PACS", **fields: Any) -> Destination:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from destinations.validators import clean_ae_title, clean_host, validate_port
 from dicom_api.dcmtk.common import DcmtkNotFoundError, child_environment, resolve
 
 logger = logging.getLogger(__name__)
@@ -109,14 +110,14 @@ def dcmsend_command(
     """The argument list of one dcmsend run.
 
     AE titles and host are validated at the API (never starting with ``-``, ``+`` or ``@``) and
-    checked again here, because DCMTK would read such a value as an option or a response file.
-    Files are absolute paths of our own making.
+    checked again here with the same validators, because DCMTK would read such a value as an
+    option or a response file; django's ``ValidationError`` is raised for an invalid one. Files are
+    absolute paths of our own making.
     """
-    for name, value in (("calling AE title", calling_ae), ("called AE title", called_ae), ("host", host)):
-        if not value or value[0] in "-+@" or any(ord(c) < 32 for c in value):
-            raise ValueError(f"unsafe {name} for dcmsend: {value!r}")
-    if not 1 <= port <= 65535:
-        raise ValueError(f"port out of range: {port}")
+    calling_ae = clean_ae_title(calling_ae)
+    called_ae = clean_ae_title(called_ae)
+    host = clean_host(host)
+    validate_port(port)
     for path in files:
         if not path.is_absolute():
             raise ValueError("dcmsend is given absolute paths only")

@@ -18,18 +18,22 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
 from destinations.models import Destination
+from destinations.validators import is_ipv6_address
 from dicom_api.audit import destination_snapshot
 from dicom_api.dcmtk import dcmsend
+from dicom_api.dcmtk.echoscu import EchoCategory, echo
 from dicom_api.models import (
     ACTIVE_STATUSES,
     Action,
@@ -300,6 +304,30 @@ def transfer_run(*, log_id: int, worker_id: str) -> None:
         # Zero rows: the transfer was cancelled (or taken over after we looked dead): stop.
         return bool(TransferLog.objects.filter(pk=log.pk, status=Status.SENDING, worker_id=worker_id).update(**fields))
 
+    if is_ipv6_address(destination.host):
+        _finish(
+            log,
+            Status.FAILED,
+            "DCMTK 3.6.7 can't connect to an IPv6 address: give the destination a host name or an IPv4 address.",
+            owner=worker_id,
+            instances_failed=log.instance_count,
+        )
+        return
+    try:
+        report = _send(destination, files, progress)
+    except ValidationError as e:
+        _finish(
+            log,
+            Status.FAILED,
+            "The destination's settings are not valid for DCMTK: " + " ".join(e.messages),
+            owner=worker_id,
+            instances_failed=log.instance_count,
+        )
+        return
+    _record_outcome(log, report, worker_id)
+
+
+def _send(destination: Destination, files: list[Path], progress: dcmsend.ProgressCallback) -> dcmsend.SendReport:
     report = dcmsend.send_files(
         files=files,
         called_ae=destination.ae_title,
@@ -313,7 +341,15 @@ def transfer_run(*, log_id: int, worker_id: str) -> None:
         on_progress=progress,
         tick=settings.TRANSFER_PROGRESS_INTERVAL,
     )
-    _record_outcome(log, report, worker_id)
+    if report.failure is dcmsend.Failure.ASSOCIATION_REJECTED:
+        # dcmsend does not say why (unless in debug mode, too verbose for big series): ask the
+        # peer once more with a C-ECHO, which reports the reason of the rejection.
+        diagnosis = echo(ae_title=destination.ae_title, host=destination.host, port=destination.port)
+        if diagnosis.category is EchoCategory.REJECTED:
+            report.detail = diagnosis.message
+            if "transient" in diagnosis.message.lower():
+                report.failure = dcmsend.Failure.PEER_BUSY
+    return report
 
 
 def _record_outcome(log: TransferLog, report: dcmsend.SendReport, worker_id: str) -> None:
@@ -379,13 +415,14 @@ def failure_message(report: dcmsend.SendReport, log: TransferLog) -> str:
     if failure is dcmsend.Failure.HOST_NOT_FOUND:
         return f"The host name {log.destination_host!r} could not be resolved: check the destination's host."
     if failure is dcmsend.Failure.ASSOCIATION_REJECTED:
-        reason = f" ({report.detail})" if report.detail and "Rejected" not in report.detail else ""
+        if report.detail.startswith("The peer at"):
+            return report.detail  # the C-ECHO's diagnosis, with its advice
         return (
-            f"The destination rejected the association{reason}: check that the destination knows our AE title "
+            f"The destination rejected the association: check that the destination knows our AE title "
             f"{settings.DICOM_CALLING_AE!r} and that its AE title is {ae!r}."
         )
     if failure is dcmsend.Failure.PEER_BUSY:
-        return f"The destination is busy and refused the association for now. {sent}"
+        return f"The destination is busy and refused the association for now ({report.detail}). {sent}"
     if failure is dcmsend.Failure.TIMEOUT:
         return f"The destination at {where} stopped answering (timeout). {sent}"
     if failure is dcmsend.Failure.ABORTED:
