@@ -494,7 +494,8 @@ def import_delete(*, import_session: ImportSession) -> None:
         if _has_active_transfer(locked):
             raise ImportInUse()
         locked.delete()
-        transaction.on_commit(lambda: _remove_directory(directory))
+    # After the commit: a failed removal leaves an orphan directory that housekeeping sweeps.
+    _remove_directory(directory)
     logger.info("import %s deleted", import_session.pk)
 
 
