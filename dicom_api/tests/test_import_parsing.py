@@ -44,6 +44,7 @@ def test_sequences_nested_5000_deep_are_an_error_of_that_file(tmp_path: Path) ->
     assert read_header(good).patient_id == "P-1"
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI", "ignore:The value length")
 def test_invalid_uids_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "bad.dcm"
     path.write_bytes(instance(sop_instance_uid="1.2.3.abc"))
