@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dicom_api.tests import importdata
+
+
+@pytest.fixture(scope="session")
+def deflate_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """~1 MB on disk, 1 GB once inflated."""
+    return importdata.deflate_bomb(tmp_path_factory.mktemp("bomb") / "bomb.dcm")

@@ -1,0 +1,70 @@
+"""The guarded header parse (dicom_api.dicomfile) against hostile files, with memory bounded."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from dicom_api.dicomfile import DicomFileError, read_header, uid_is_valid
+from dicom_api.tests.importdata import deeply_nested, deflated_instance, instance
+
+
+def test_a_deflate_bomb_is_refused_with_memory_bounded(deflate_bomb: Path) -> None:
+    assert deflate_bomb.stat().st_size < 2 * 1024**2
+    tracemalloc.start()
+    try:
+        with pytest.raises(DicomFileError, match="inflates to more than 64 MB"):
+            read_header(deflate_bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * settings.DICOM_MAX_INFLATED_HEADER_BYTES  # not the gigabyte pydicom would take
+
+
+def test_a_smaller_inflation_limit_applies(tmp_path: Path, settings: object) -> None:
+    path = tmp_path / "d.dcm"
+    path.write_bytes(deflated_instance())
+    assert read_header(path).transfer_syntax_uid == "1.2.840.10008.1.2.1.99"
+    settings.DICOM_MAX_INFLATED_HEADER_BYTES = 16  # type: ignore[attr-defined]
+    with pytest.raises(DicomFileError, match="inflates"):
+        read_header(path)
+
+
+def test_sequences_nested_5000_deep_are_an_error_of_that_file(tmp_path: Path) -> None:
+    path = tmp_path / "nested.dcm"
+    path.write_bytes(deeply_nested(5000))
+    with pytest.raises(DicomFileError, match="nested too deeply"):
+        read_header(path)
+    # ...and the parser still works afterwards.
+    good = tmp_path / "good.dcm"
+    good.write_bytes(instance())
+    assert read_header(good).patient_id == "P-1"
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI", "ignore:The value length")
+def test_invalid_uids_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.dcm"
+    path.write_bytes(instance(sop_instance_uid="1.2.3.abc"))
+    with pytest.raises(DicomFileError, match="invalid SOP Instance UID"):
+        read_header(path)
+    path.write_bytes(instance(series_instance_uid="1." + "2" * 70))
+    with pytest.raises(DicomFileError, match="invalid Series Instance UID"):
+        read_header(path)
+
+
+def test_uid_validation() -> None:
+    assert uid_is_valid("1.2.840.10008.1.2.1")
+    assert uid_is_valid("1.2.04", strict=False) and not uid_is_valid("1.2.04", strict=True)
+    for bad in ("", "1..2", ".1", "1.2.", "1.2/../3", "1.2\x00", "1." + "1" * 63):
+        assert not uid_is_valid(bad)
+
+
+def test_text_fields_lose_nul_and_control_characters(tmp_path: Path) -> None:
+    path = tmp_path / "a.dcm"
+    path.write_bytes(instance(patient_id="AB\x00C\x1b", StudyDescription="line\nbreak"))
+    header = read_header(path)
+    assert header.patient_id == "ABC"
+    assert header.study_description == "linebreak"

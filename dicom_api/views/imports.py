@@ -1,0 +1,115 @@
+"""Import endpoints: upload (``POST /import/``), read again and discard (``/imports/{id}/``)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+from django.contrib.auth.models import User
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dicom_api.serializers.imports import ImportRejectedSerializer, ImportResultSerializer, ImportUploadSerializer
+from dicom_api.services.imports import (
+    NothingImportable,
+    Upload,
+    import_create,
+    import_delete,
+    import_get,
+    import_record_failure,
+    import_summary,
+)
+from dicom_api.uploads import UPLOAD_FIELD, LimitedUploadHandler, UploadTooLarge
+
+logger = logging.getLogger(__name__)
+
+
+class ImportView(APIView):
+    """Upload DICOM files and ZIP archives (multipart, field ``files`` repeated)."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportUploadSerializer},
+        responses={201: ImportResultSerializer, 400: ImportRejectedSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        assert isinstance(request.user, User)
+        # Installed before the body is read; it streams to disk and enforces the limits.
+        handler = LimitedUploadHandler(request._request)
+        request._request.upload_handlers = [handler]
+        try:
+            try:
+                parts = request.FILES.getlist(UPLOAD_FIELD)
+            except (TooManyFilesSent, TooManyFieldsSent, RequestDataTooBig) as e:
+                raise UploadTooLarge(f"The upload was refused: {e}") from None
+            except APIException as e:
+                if e.status_code in (status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, 507):
+                    import_record_failure(
+                        user=request.user, request=request, message=str(e.detail), details={"status": e.status_code}
+                    )
+                raise
+            if not parts:
+                raise ValidationError({UPLOAD_FIELD: ["Send one or more files in the multipart field 'files'."]})
+            uploads = [
+                Upload(name=part.name or "", path=Path(part.temporary_file_path()))
+                for part in parts
+                if isinstance(part, TemporaryUploadedFile)
+            ]
+            try:
+                session = import_create(owner=request.user, uploads=uploads, request=request)
+            except NothingImportable as e:
+                import_record_failure(
+                    user=request.user,
+                    request=request,
+                    message="No DICOM instance in the upload.",
+                    details={"received_files": e.received_files, "error_count": len(e.errors)},
+                )
+                body = {
+                    "detail": "No DICOM instance was found in the upload; see errors.",
+                    "received_files": e.received_files,
+                    "errors": e.errors,
+                }
+                return Response(ImportRejectedSerializer(body).data, status=status.HTTP_400_BAD_REQUEST)
+            except APIException as e:
+                import_record_failure(
+                    user=request.user, request=request, message=str(e.detail), details={"status": e.status_code}
+                )
+                raise
+        finally:
+            handler.cleanup()
+        return Response(
+            ImportResultSerializer(import_summary(import_session=session)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class ImportDetailView(APIView):
+    """One of the caller's imports: its grouping again, or discard it and its files."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: ImportResultSerializer})
+    def get(self, request: Request, import_id: uuid.UUID) -> Response:
+        session = import_get(owner=request.user, import_id=import_id)
+        if session is None:
+            raise Http404
+        return Response(ImportResultSerializer(import_summary(import_session=session)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, import_id: uuid.UUID) -> Response:
+        session = import_get(owner=request.user, import_id=import_id)
+        if session is None:
+            raise Http404
+        import_delete(import_session=session)
+        return Response(status=status.HTTP_204_NO_CONTENT)
