@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from destinations.models import Destination
 from destinations.validators import is_ipv6_address
-from dicom_api.audit import destination_snapshot
+from dicom_api.audit import client_address, destination_snapshot
 from dicom_api.dcmtk import dcmsend
 from dicom_api.dcmtk.echoscu import EchoCategory, echo
 from dicom_api.models import (
@@ -71,23 +71,30 @@ class _SeriesSummary:
 
 
 def _series_of(import_session: ImportSession, series_uids: Sequence[str]) -> dict[str, _SeriesSummary]:
+    """What the audit snapshots of each series, in one query (fields that vary inside a series,
+    which they should not, take the value of the first group)."""
+    fields = (
+        "series_instance_uid",
+        "study_instance_uid",
+        "patient_id",
+        "patient_name",
+        "series_description",
+        "modality",
+    )
     rows = (
         DicomInstance.objects.filter(import_session=import_session, series_instance_uid__in=series_uids)
-        .values("series_instance_uid")
+        .values(*fields)
         .annotate(count=Count("id"))
-        .order_by()
+        .order_by(*fields)
     )
-    counts = {row["series_instance_uid"]: row["count"] for row in rows}
-    summaries = {}
-    for uid, count in counts.items():
-        first = (
-            DicomInstance.objects.filter(import_session=import_session, series_instance_uid=uid)
-            .order_by("instance_number", "id")
-            .values("study_instance_uid", "patient_id", "patient_name", "series_description", "modality")
-            .first()
-        )
-        assert first is not None
-        summaries[uid] = _SeriesSummary(series_instance_uid=uid, instance_count=count, **first)
+    summaries: dict[str, _SeriesSummary] = {}
+    for row in rows:
+        uid = row["series_instance_uid"]
+        if uid in summaries:
+            previous = summaries[uid]
+            summaries[uid] = replace(previous, instance_count=previous.instance_count + row["count"])
+        else:
+            summaries[uid] = _SeriesSummary(**{field: row[field] for field in fields}, instance_count=row["count"])
     return summaries
 
 
@@ -100,57 +107,53 @@ def transfers_create(
     request: HttpRequest | None = None,
 ) -> list[TransferLog]:
     """Validate a send request and queue one transfer per series × destination."""
-    import_session = ImportSession.objects.filter(pk=import_id, owner=user).first()
-    if import_session is None:
-        raise TransferError("No such import of yours (it may have expired).", field="import_id")
-    unique_series = list(dict.fromkeys(series_instance_uids))
-    unique_destinations = list(dict.fromkeys(destination_ids))
-    series = _series_of(import_session, unique_series)
-    missing = [uid for uid in unique_series if uid not in series]
-    if missing:
-        raise TransferError(
-            f"{len(missing)} of the series are not in this import: {', '.join(missing[:5])}",
-            field="series_instance_uids",
-        )
-    destinations = {d.pk: d for d in Destination.objects.filter(pk__in=unique_destinations)}
-    unknown = [str(pk) for pk in unique_destinations if pk not in destinations]
-    if unknown:
-        raise TransferError(f"Unknown destination id(s): {', '.join(unknown)}", field="destination_ids")
-    disabled = [destinations[pk].name for pk in unique_destinations if not destinations[pk].enabled]
-    if disabled:
-        raise TransferError(
-            f"Destination(s) disabled by an administrator: {', '.join(disabled)}", field="destination_ids"
-        )
-    address = None
-    if request is not None:
-        from dicom_api.audit import client_address
-
-        address = client_address(request)
-    logs: list[TransferLog] = []
     with transaction.atomic():
-        for uid in unique_series:
-            summary = series[uid]
-            for pk in unique_destinations:
-                logs.append(
-                    TransferLog.objects.create(
-                        user=user,
-                        username=user.get_username(),
-                        client_address=address,
-                        action=Action.SEND,
-                        status=Status.PENDING,
-                        import_session=import_session,
-                        patient_id=summary.patient_id,
-                        patient_name=summary.patient_name,
-                        study_instance_uid=summary.study_instance_uid,
-                        series_instance_uid=uid,
-                        series_description=summary.series_description,
-                        modality=summary.modality,
-                        instance_count=summary.instance_count,
-                        details={"import_id": str(import_session.pk), "attempts": []},
-                        **destination_snapshot(destinations[pk]),
-                    )
-                )
+        # The row lock keeps a concurrent DELETE or expiry from removing the import under us.
+        import_session = ImportSession.objects.select_for_update().filter(pk=import_id, owner=user).first()
+        if import_session is None:
+            raise TransferError("No such import of yours (it may have expired).", field="import_id")
+        unique_series = list(dict.fromkeys(series_instance_uids))
+        unique_destinations = list(dict.fromkeys(destination_ids))
+        series = _series_of(import_session, unique_series)
+        missing = [uid for uid in unique_series if uid not in series]
+        if missing:
+            raise TransferError(
+                f"{len(missing)} of the series are not in this import: {', '.join(missing[:5])}",
+                field="series_instance_uids",
+            )
+        destinations = {d.pk: d for d in Destination.objects.filter(pk__in=unique_destinations)}
+        unknown = [str(pk) for pk in unique_destinations if pk not in destinations]
+        if unknown:
+            raise TransferError(f"Unknown destination id(s): {', '.join(unknown)}", field="destination_ids")
+        disabled = [destinations[pk].name for pk in unique_destinations if not destinations[pk].enabled]
+        if disabled:
+            raise TransferError(
+                f"Destination(s) disabled by an administrator: {', '.join(disabled)}", field="destination_ids"
+            )
+        address = client_address(request)
+        logs = [
+            TransferLog(
+                user=user,
+                username=user.get_username(),
+                client_address=address,
+                action=Action.SEND,
+                status=Status.PENDING,
+                import_session=import_session,
+                patient_id=series[uid].patient_id,
+                patient_name=series[uid].patient_name,
+                study_instance_uid=series[uid].study_instance_uid,
+                series_instance_uid=uid,
+                series_description=series[uid].series_description,
+                modality=series[uid].modality,
+                instance_count=series[uid].instance_count,
+                details={"import_id": str(import_session.pk), "attempts": []},
+                **destination_snapshot(destinations[pk]),
+            )
+            for uid in unique_series
+            for pk in unique_destinations
+        ]
         for log in logs:
+            log.save()
             _enqueue_on_commit(log.pk)
     logger.info("queued %d transfer(s) (ids %s) for user %s", len(logs), [log.pk for log in logs], user.pk)
     return logs
