@@ -8,6 +8,9 @@ from rest_framework import serializers
 
 
 class UserSerializer(serializers.ModelSerializer[User]):
+    # Not an EmailField in the schema: an account may have no address ("").
+    email = serializers.CharField(read_only=True, help_text="Email address; empty when none is set.")
+
     class Meta:
         model = User
         fields = ["id", "username", "email", "first_name", "last_name", "is_staff"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import User, update_last_login
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -29,6 +29,7 @@ from authentication.serializers import (
 )
 from dicom_api.audit import audit_record
 from dicom_api.models import Action, Status
+from dicom_transfer.openapi import ErrorDetailSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,13 @@ class LoginView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
-    @extend_schema(request=LoginSerializer, responses={200: LoginResponseSerializer})
+    @extend_schema(
+        request=LoginSerializer,
+        responses={
+            200: LoginResponseSerializer,
+            429: OpenApiResponse(ErrorDetailSerializer, description="Too many attempts from this client; wait."),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -186,9 +186,17 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # DRF's own JSON and form parsers would read a body of any size (dicom_transfer/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "dicom_transfer.parsers.LimitedJSONParser",
+        "dicom_transfer.parsers.LimitedFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", "10/min")},
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Oversized or malformed bodies answer 413/400 in JSON, not Django's HTML page.
+    "EXCEPTION_HANDLER": "dicom_transfer.errors.api_exception_handler",
 }
 
 SIMPLE_JWT = {
@@ -212,6 +220,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every operation also documents the errors it can answer (dicom_transfer/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "dicom_transfer.openapi.add_error_responses",
+    ],
 }
 
 # --- Background jobs -------------------------------------------------------------------------

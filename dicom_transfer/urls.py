@@ -13,3 +13,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
+
+# JSON errors under /api/ (a URL no route matches, a malformed request), Django's pages elsewhere.
+handler400 = "dicom_transfer.errors.bad_request"
+handler403 = "dicom_transfer.errors.permission_denied"
+handler404 = "dicom_transfer.errors.page_not_found"
+handler500 = "dicom_transfer.errors.server_error"

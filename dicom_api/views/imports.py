@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -30,6 +30,7 @@ from dicom_api.services.imports import (
     import_summary,
 )
 from dicom_api.uploads import UPLOAD_FIELD, LimitedUploadHandler, UploadTooLarge
+from dicom_transfer.openapi import ErrorDetailSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,11 @@ class ImportView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportUploadSerializer},
-        responses={201: ImportResultSerializer, 400: ImportRejectedSerializer},
+        responses={
+            201: ImportResultSerializer,
+            400: ImportRejectedSerializer,
+            507: OpenApiResponse(ErrorDetailSerializer, description="Not enough free storage; nothing was imported."),
+        },
     )
     def post(self, request: Request) -> Response:
         assert isinstance(request.user, User)
@@ -106,7 +111,12 @@ class ImportDetailView(APIView):
             raise Http404
         return Response(ImportResultSerializer(import_summary(import_session=session)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={
+            204: None,
+            409: OpenApiResponse(ErrorDetailSerializer, description="A transfer of this import is in flight."),
+        }
+    )
     def delete(self, request: Request, import_id: uuid.UUID) -> Response:
         session = import_get(owner=request.user, import_id=import_id)
         if session is None:

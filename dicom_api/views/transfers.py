@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -24,6 +24,7 @@ from dicom_api.serializers.transfers import (
     TransferStatusSerializer,
 )
 from dicom_api.services.transfers import TransferError, transfer_cancel, transfer_retry, transfers_create
+from dicom_transfer.openapi import ErrorDetailSerializer
 
 
 def _user(request: Request) -> User:
@@ -68,7 +69,10 @@ class StatusView(APIView):
         parameters=[
             OpenApiParameter("ids", OpenApiTypes.STR, description="Comma-separated transfer ids (at most 500).")
         ],
-        responses={200: TransferListSerializer},
+        responses={
+            200: TransferListSerializer,
+            404: OpenApiResponse(ErrorDetailSerializer, description="One of the ids is not a transfer of yours."),
+        },
     )
     def get(self, request: Request) -> Response:
         user = _user(request)
@@ -94,7 +98,13 @@ class StatusView(APIView):
 
 
 class CancelView(APIView):
-    @extend_schema(request=None, responses={200: TransferStatusSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            200: TransferStatusSerializer,
+            409: OpenApiResponse(ErrorDetailSerializer, description="The transfer has already finished."),
+        },
+    )
     def post(self, request: Request, pk: int) -> Response:
         log = _own_transfer(request, pk)
         try:
@@ -105,7 +115,16 @@ class CancelView(APIView):
 
 
 class RetryView(APIView):
-    @extend_schema(request=None, responses={202: TransferCreatedListSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: TransferCreatedListSerializer,
+            409: OpenApiResponse(
+                ErrorDetailSerializer,
+                description="Not failed or cancelled, or its import or destination is gone.",
+            ),
+        },
+    )
     def post(self, request: Request, pk: int) -> Response:
         log = _own_transfer(request, pk)
         try:
