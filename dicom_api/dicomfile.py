@@ -52,6 +52,7 @@ _TAGS: list[BaseTag | int] = [
     0x00200011,  # Series Number
     0x00200013,  # Instance Number
 ]
+_INFLATE_STEP = 1024 * 1024  # input read and output taken per step when inflating
 _DEFER_BYTES = 4096  # values larger than this are skipped, never read into memory
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _UID_LOOSE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -220,16 +221,22 @@ def _parse(fp: _TrackedFile, *, has_preamble: bool) -> tuple[Dataset, Dataset]:
 
 
 def _inflate_bounded(fp: _TrackedFile, limit: int) -> io.BytesIO:
-    """Inflate the rest of ``fp`` (raw deflate) into memory, refusing more than ``limit`` bytes."""
+    """Inflate the rest of ``fp`` (raw deflate) into memory, refusing more than ``limit`` bytes.
+
+    Output is taken 1 MiB at a time: one large ``decompress`` call would hold the inflated data
+    twice (the returned bytes and the buffer), doubling the memory a bomb costs.
+    """
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     out = io.BytesIO()
+    pending = b""
     while True:
-        chunk = fp.read_untracked(1024 * 1024)
-        if not chunk:
-            break
-        data = inflater.decompress(chunk, limit + 1 - out.tell())
-        out.write(data)
-        if out.tell() > limit or inflater.unconsumed_tail:
+        if not pending:
+            pending = fp.read_untracked(_INFLATE_STEP)
+            if not pending:
+                break
+        out.write(inflater.decompress(pending, _INFLATE_STEP))
+        pending = inflater.unconsumed_tail
+        if out.tell() > limit:
             raise DicomFileError(f"deflated DICOM data set inflates to more than {limit // (1024 * 1024)} MB: refused")
         if inflater.eof:
             break
