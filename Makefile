@@ -35,7 +35,8 @@ test: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DEBUG=1 $(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api
-	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} DEBUG=1 $(VENV)/bin/pytest
+	rm -rf var/test-run
+	DATA_DIR=$(CURDIR)/var/test-run DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} DEBUG=1 $(VENV)/bin/pytest
 
 lint:
 	$(VENV)/bin/ruff check .

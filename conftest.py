@@ -12,6 +12,9 @@ from django.contrib.auth.models import AbstractUser
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+# After the run, the application logs must hold no patient name or id of the tests (testsupport/logcheck.py).
+pytest_plugins = ["testsupport.logcheck"]
+
 PASSWORD = "correct horse battery staple"  # noqa: S105
 
 
