@@ -138,8 +138,12 @@ def import_create(*, owner: User, uploads: list[Upload], request: HttpRequest | 
 def import_record_failure(
     *, user: AbstractBaseUser | AnonymousUser, request: HttpRequest | None, message: str, details: dict[str, Any]
 ) -> TransferLog:
-    """Audit an upload that imported nothing."""
-    logger.info("import refused for user %s: %s", user.pk, message)
+    """Audit an upload that imported nothing.
+
+    The message goes to the audit entry only: it may name the client's file (a refused archive),
+    and file names never go into the application log.
+    """
+    logger.info("import refused for user %s (status %s)", user.pk, details.get("status", 400))
     return audit_record(
         action=Action.IMPORT,
         status=Status.FAILED,
