@@ -100,9 +100,7 @@ def test_a_user_sees_only_their_own_entries(
     assert ids(client_user.get(URL)) == [mine.pk]
 
 
-def test_an_admin_sees_everyones_entries(
-    client_admin: APIClient, user: AbstractUser, other_user: AbstractUser
-) -> None:
+def test_an_admin_sees_everyones_entries(client_admin: APIClient, user: AbstractUser, other_user: AbstractUser) -> None:
     entries = [make_entry(user), make_entry(other_user), make_entry(None, action=Action.LOGIN, username="x")]
     assert ids(client_admin.get(URL)) == [entry.pk for entry in reversed(entries)]
 
@@ -180,9 +178,7 @@ def test_an_invalid_filter_answers_400_naming_the_field(
     assert isinstance(response.json()[field], list)
 
 
-def test_an_admin_filters_by_username(
-    client_admin: APIClient, user: AbstractUser, other_user: AbstractUser
-) -> None:
+def test_an_admin_filters_by_username(client_admin: APIClient, user: AbstractUser, other_user: AbstractUser) -> None:
     mine = make_entry(user)
     make_entry(other_user)
     failed_login = make_entry(None, action=Action.LOGIN, status=Status.FAILED, username="alice")
@@ -350,8 +346,7 @@ def test_entries_with_the_same_timestamp_are_ordered_by_id_newest_first(
 
 def bulk_entries(user: AbstractUser, count: int) -> list[TransferLog]:
     return TransferLog.objects.bulk_create(
-        TransferLog(user=user, username=user.username, action=Action.LOGIN, status=Status.SUCCESS)
-        for _ in range(count)
+        TransferLog(user=user, username=user.username, action=Action.LOGIN, status=Status.SUCCESS) for _ in range(count)
     )
 
 

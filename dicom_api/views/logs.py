@@ -14,10 +14,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
 from dicom_api.filters import TransferLogFilter
 from dicom_api.models import TransferLog
@@ -63,7 +62,7 @@ class TransferLogViewSet(viewsets.ReadOnlyModelViewSet[TransferLog]):
     pagination_class = LogPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = TransferLogFilter
-    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
 
     def get_queryset(self) -> QuerySet[TransferLog]:
         return transfer_log_visible_to(user=self.request.user)
