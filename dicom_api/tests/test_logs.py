@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractUser
+from django.db import connection
 from rest_framework.test import APIClient
 
 from destinations.models import Destination
+from dicom_api import pagination
 from dicom_api.models import Action, Status, TransferLog
 from dicom_api.tests.logs_helpers import ids, make_entry
 
@@ -51,7 +53,7 @@ def test_it_shows_an_entry_with_every_field_of_the_contract(
     response = client_user.get(URL)
     assert response.status_code == 200
     body = response.json()
-    assert (body["count"], body["next"], body["previous"]) == (1, None, None)
+    assert (body["count"], body["count_is_estimate"], body["next"], body["previous"]) == (1, False, None, None)
     expected = {
         "id": entry.pk,
         "user": {"id": user.pk, "username": "alice"},
@@ -377,6 +379,7 @@ def test_a_page_past_the_end_is_404(client_user: APIClient, user: AbstractUser) 
     assert "detail" in response.json()
 
 
+@pytest.mark.parametrize("estimating", [False, True])
 @pytest.mark.parametrize("who", ["client_user", "client_admin"])
 def test_the_list_makes_a_constant_number_of_queries_whatever_the_page_size(
     request: pytest.FixtureRequest,
@@ -384,17 +387,45 @@ def test_the_list_makes_a_constant_number_of_queries_whatever_the_page_size(
     other_user: AbstractUser,
     pacs: Destination,
     django_assert_num_queries: Any,
+    monkeypatch: pytest.MonkeyPatch,
     who: str,
+    estimating: bool,
 ) -> None:
+    if estimating:
+        monkeypatch.setattr(pagination, "EXACT_COUNT_UP_TO", 0)
     client: APIClient = request.getfixturevalue(who)
     for owner in (user, other_user):
         for n in range(60):
             make_entry(owner, destination=pacs if n % 2 else None, patient_id=f"P{n}")
-    # The token's user, the count, the page: nothing per row.
+    # The token's user, the planner's estimate, the exact count (unless estimated), the page.
+    # Nothing per row.
     for page_size in (1, 100):
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(3 if estimating else 4):
             response = client.get(URL, {"page_size": page_size, "ordering": "-completed_at"})
+        assert response.json()["count_is_estimate"] is estimating
         assert len(response.json()["results"]) == min(page_size, 60 if who == "client_user" else 120)
+
+
+def test_a_huge_result_gets_an_estimated_count_and_pages_by_what_is_there(
+    client_admin: APIClient, user: AbstractUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = bulk_entries(user, 7)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE dicom_api_transferlog")
+    monkeypatch.setattr(pagination, "EXACT_COUNT_UP_TO", 0)
+    seen: list[int] = []
+    for page, size in ((1, 3), (2, 3), (3, 1)):
+        body = client_admin.get(URL, {"page": page, "page_size": 3}).json()
+        assert body["count_is_estimate"] is True
+        assert body["count"] >= 1
+        assert len(body["results"]) == size
+        assert (body["next"] is None) == (page == 3)
+        assert (body["previous"] is None) == (page == 1)
+        seen += [item["id"] for item in body["results"]]
+    assert seen == sorted((entry.pk for entry in entries), reverse=True)
+    assert client_admin.get(URL, {"page": 4, "page_size": 3}).status_code == 404
+    assert client_admin.get(URL, {"page": 0}).status_code == 404
+    assert client_admin.get(URL, {"page": "x"}).status_code == 404
 
 
 # --- snapshots -------------------------------------------------------------------------------

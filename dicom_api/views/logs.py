@@ -13,13 +13,13 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from dicom_api.filters import TransferLogFilter
 from dicom_api.models import TransferLog
+from dicom_api.pagination import LargeTablePagination
 from dicom_api.renderers import CSVRenderer, csv_stream
 from dicom_api.selectors.logs import transfer_log_csv_rows, transfer_log_visible_to
 from dicom_api.serializers.logs import TransferLogSerializer
@@ -32,12 +32,6 @@ FORMAT_PARAMETER = OpenApiParameter(
     enum=["json", "csv"],
     description="`csv` streams every matching entry (no paging) as a CSV attachment.",
 )
-
-
-class LogPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500  # a larger page_size is capped to this
 
 
 def csv_response(entries: QuerySet[TransferLog]) -> StreamingHttpResponse:
@@ -59,7 +53,7 @@ class TransferLogViewSet(viewsets.ReadOnlyModelViewSet[TransferLog]):
     """The audit trail. Users read their own entries, admins everyone's; nobody writes here."""
 
     serializer_class = TransferLogSerializer
-    pagination_class = LogPagination
+    pagination_class = LargeTablePagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = TransferLogFilter
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
