@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import secrets
 import statistics
 import subprocess
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dicom_bench_audit"
 USERS = 50
+NEWLINE = b"\n"
 END = "2025-12-31T00:00:00+00:00"  # the newest entry; the oldest is a year before
 
 
@@ -243,7 +245,11 @@ def measure(client: Any, url: str, runs: int) -> dict[str, Any]:
         if run >= 3:
             timings.append(elapsed)
         size = len(body)
-        count = body.count(b"\n") - 1 if response.streaming else response.json()["count"]
+        if response.streaming:
+            count = f"{body.count(NEWLINE) - 1:,}"
+        else:
+            page = response.json()
+            count = f"~{page['count']:,}" if page["count_is_estimate"] else f"{page['count']:,}"
     timings.sort()
     return {
         "median": statistics.median(timings),
@@ -252,6 +258,23 @@ def measure(client: Any, url: str, runs: int) -> dict[str, Any]:
         "rows": count,
         "bytes": size,
     }
+
+
+def measure_full_export(client: Any, url: str) -> str:
+    """One export of every entry: its time, and how much the process's peak memory grew."""
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    response = client.get(url)
+    rows = size = 0
+    for chunk in response.streaming_content:
+        rows += chunk.count(b"\n")
+        size += len(chunk)
+    elapsed = time.perf_counter() - started
+    growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    return (
+        f"{rows - 1:,} rows, {size / 1e6:.0f} MB in {elapsed:.1f} s ({(rows - 1) / elapsed:,.0f} rows/s); "
+        f"peak memory of the process grew by {growth:.1f} MB"
+    )
 
 
 def machine() -> str:
@@ -272,7 +295,8 @@ def machine() -> str:
         buffers = cursor.fetchone()[0]
     return (
         f"{nproc} CPUs ({cpu}), Python {platform.python_version()}, "
-        f"PostgreSQL {version} (shared_buffers {buffers}), on the same machine"
+        f"PostgreSQL {version} (shared_buffers {buffers}), on the same machine; "
+        f"load average at the start {os.getloadavg()[0]:.1f}"
     )
 
 
@@ -320,15 +344,18 @@ def main() -> None:
         ("page 100 of the unfiltered list", "admin", as_admin, f"{base}?page=100"),
         ("CSV of one day", "admin", as_admin, f"{base}?format=csv&date_from=2025-06-03&date_to=2025-06-03"),
     ]
-    print(f"\nMachine: {machine()}\n")
+    print(f"\nMachine: {machine()}\n", flush=True)
     print("| request | as | rows | median ms | p95 ms | max ms |\n| --- | --- | ---: | ---: | ---: | ---: |")
     for name, who, client, path in cases:
         result = measure(client, path, args.runs)
         print(
-            f"| {name} `{path.removeprefix(base) or '/'}` | {who} | {result['rows']:,} | "
+            f"| {name} `{path.removeprefix(base) or '/'}` | {who} | {result['rows']} | "
             f"{result['median']:.1f} | {result['p95']:.1f} | {result['max']:.1f} |",
             flush=True,
         )
+
+    print(f"\nFull export `?format=csv` as admin, once: {measure_full_export(as_admin, base + '?format=csv')}")
+    print(f"Load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,15 @@
 
 An exact ``count(*)`` walks every matching row: over the whole audit log (a million entries and
 growing) that is 100 ms or more per page view, while the page itself takes well under 1 ms.
-So on PostgreSQL we first ask the planner how many rows it expects (``EXPLAIN``, no execution,
-about a millisecond). Below ``EXACT_COUNT_UP_TO`` we count exactly; above it the planner's
-estimate is the ``count`` (and ``count_is_estimate`` says so). Paging then doesn't rely on the
-estimate: a page fetches one row more than it shows to know whether a next page exists, and any
-page number is accepted until a page comes back empty.
+So a page is fetched first, one row longer than it shows:
+
+- if that extra row isn't there, this is the last page and the count is known without counting;
+- otherwise PostgreSQL's planner is asked how many rows it expects (``EXPLAIN``, nothing is
+  executed, about a millisecond). Up to ``EXACT_COUNT_UP_TO`` the rows are counted exactly;
+  above it the estimate is the ``count``, and ``count_is_estimate`` says so.
+
+Whether there is a next page never depends on the estimate (the extra row tells), and no page
+number is refused because of it: a page past the end is the one that comes back empty.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 EXACT_COUNT_UP_TO = 100_000
+MAX_OFFSET = 2**62  # PostgreSQL's OFFSET is a bigint
 
 
 def planner_row_estimate(queryset: QuerySet[Any]) -> int | None:
@@ -41,7 +46,9 @@ def planner_row_estimate(queryset: QuerySet[Any]) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-class EstimatedPage(Page):
+class RowsPage(Page):
+    """A page that knows from its extra row whether another page follows."""
+
     def __init__(self, object_list: Sequence[Any], number: int, paginator: Paginator, *, more: bool) -> None:
         super().__init__(object_list, number, paginator)
         self._more = more
@@ -50,53 +57,50 @@ class EstimatedPage(Page):
         return self._more
 
 
-class EstimatingPaginator(Paginator):
-    """A Paginator whose count is the planner's estimate when the exact one would be costly."""
+class LargeTablePaginator(Paginator):
+    """A Paginator that counts only when it must, and estimates when counting would be costly."""
 
-    @cached_property
-    def _estimate(self) -> int | None:
-        if not isinstance(self.object_list, QuerySet):
-            return None
-        estimate = planner_row_estimate(self.object_list)
-        return estimate if estimate is not None and estimate > EXACT_COUNT_UP_TO else None
-
-    @property
-    def count_is_estimate(self) -> bool:
-        return self._estimate is not None
+    count_is_estimate = False
+    _rows_seen = 0  # rows known to exist: up to the end of the last page fetched
 
     @cached_property
     def count(self) -> int:
-        if self._estimate is not None:
-            return self._estimate
+        if isinstance(self.object_list, QuerySet):
+            estimate = planner_row_estimate(self.object_list)
+            if estimate is not None and estimate > EXACT_COUNT_UP_TO:
+                self.count_is_estimate = True
+                return max(estimate, self._rows_seen)
         return super().count
 
     def validate_number(self, number: Any) -> int:
-        if not self.count_is_estimate:
-            return super().validate_number(number)
-        # The estimate may fall short of the truth: no page is refused because of it.
         try:
             value = int(number)
         except (TypeError, ValueError):
             raise PageNotAnInteger("That page number is not an integer") from None
         if value < 1:
             raise EmptyPage("That page number is less than 1")
+        if (value - 1) * self.per_page > MAX_OFFSET:
+            raise EmptyPage("That page contains no results")
         return value
 
     def page(self, number: Any) -> Page:
-        if not self.count_is_estimate:
-            return super().page(number)
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         rows = list(self.object_list[bottom : bottom + self.per_page + 1])
         if not rows and number > 1:
             raise EmptyPage("That page contains no results")
-        return EstimatedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
+        more = len(rows) > self.per_page
+        rows = rows[: self.per_page]
+        self._rows_seen = bottom + len(rows)
+        if not more and "count" not in self.__dict__:
+            self.__dict__["count"] = self._rows_seen  # the last page: the count without counting
+        return RowsPage(rows, number, self, more=more)
 
 
 class LargeTablePagination(PageNumberPagination):
     """``page`` and ``page_size`` (default 50, capped at 500), with an estimated count when huge."""
 
-    django_paginator_class = EstimatingPaginator
+    django_paginator_class = LargeTablePaginator
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500  # a larger page_size is capped to this

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 
 from dicom_api.models import TransferLog
 
@@ -45,6 +44,9 @@ CSV_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+DATETIME_FIELDS = frozenset({"timestamp", "completed_at"})
+
+
 def transfer_log_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[TransferLog]:
     """The entries ``user`` may read: admins everyone's, anyone else only their own."""
     entries = TransferLog.objects.all()
@@ -55,19 +57,16 @@ def transfer_log_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QueryS
     return entries.filter(user_id=user.pk)
 
 
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return value
-
-
 def transfer_log_csv_rows(*, entries: QuerySet[TransferLog]) -> Iterator[list[Any]]:
     """The header, then one row per entry of ``entries`` (in its order), fetched in chunks."""
     yield [header for header, _ in CSV_COLUMNS]
-    fields = [field for _, field in CSV_COLUMNS]
-    for row in entries.values_list(*fields).iterator(chunk_size=CSV_CHUNK_SIZE):
-        yield [_csv_value(value) for value in row]
+    # details as the database's own JSON text: no decoding and encoding again per row.
+    fields = ["details_text" if field == "details" else field for _, field in CSV_COLUMNS]
+    dates = [index for index, (_, field) in enumerate(CSV_COLUMNS) if field in DATETIME_FIELDS]
+    rows = entries.annotate(details_text=Cast("details", TextField())).values_list(*fields)
+    for values in rows.iterator(chunk_size=CSV_CHUNK_SIZE):
+        row = list(values)
+        for index in dates:
+            if row[index] is not None:
+                row[index] = row[index].isoformat()
+        yield row

@@ -346,9 +346,18 @@ def test_entries_with_the_same_timestamp_are_ordered_by_id_newest_first(
 # --- paging ----------------------------------------------------------------------------------
 
 
-def bulk_entries(user: AbstractUser, count: int) -> list[TransferLog]:
+def bulk_entries(user: AbstractUser, count: int, destination: Destination | None = None) -> list[TransferLog]:
     return TransferLog.objects.bulk_create(
-        TransferLog(user=user, username=user.username, action=Action.LOGIN, status=Status.SUCCESS) for _ in range(count)
+        TransferLog(
+            user=user,
+            username=user.username,
+            action=Action.SEND if destination else Action.LOGIN,
+            status=Status.SUCCESS,
+            destination=destination,
+            destination_name=destination.name if destination else "",
+            patient_id=f"P{n}",
+        )
+        for n in range(count)
     )
 
 
@@ -372,9 +381,10 @@ def test_page_size_is_honoured_and_capped_at_500(client_user: APIClient, user: A
     assert (capped["count"], len(capped["results"])) == (501, 500)
 
 
-def test_a_page_past_the_end_is_404(client_user: APIClient, user: AbstractUser) -> None:
+@pytest.mark.parametrize("page", ["2", "0", "-1", "x", str(10**20)])
+def test_a_page_that_does_not_exist_is_404(client_user: APIClient, user: AbstractUser, page: str) -> None:
     bulk_entries(user, 3)
-    response = client_user.get(URL, {"page": 2})
+    response = client_user.get(URL, {"page": page})
     assert response.status_code == 404
     assert "detail" in response.json()
 
@@ -395,15 +405,31 @@ def test_the_list_makes_a_constant_number_of_queries_whatever_the_page_size(
         monkeypatch.setattr(pagination, "EXACT_COUNT_UP_TO", 0)
     client: APIClient = request.getfixturevalue(who)
     for owner in (user, other_user):
-        for n in range(60):
-            make_entry(owner, destination=pacs if n % 2 else None, patient_id=f"P{n}")
-    # The token's user, the planner's estimate, the exact count (unless estimated), the page.
+        bulk_entries(owner, 110, destination=pacs)
+        make_entry(owner, destination=pacs, details={"attempts": [1, 2]}, completed_at=at(1))
+    visible = 111 if who == "client_user" else 222
+    # The token's user, the page, the planner's estimate, the exact count unless estimated.
     # Nothing per row.
     for page_size in (1, 100):
         with django_assert_num_queries(3 if estimating else 4):
             response = client.get(URL, {"page_size": page_size, "ordering": "-completed_at"})
-        assert response.json()["count_is_estimate"] is estimating
-        assert len(response.json()["results"]) == min(page_size, 60 if who == "client_user" else 120)
+        body = response.json()
+        assert (body["count_is_estimate"], len(body["results"])) == (estimating, page_size)
+        if not estimating:
+            assert body["count"] == visible
+
+
+def test_the_last_page_knows_the_count_without_counting(
+    client_user: APIClient, user: AbstractUser, django_assert_num_queries: Any
+) -> None:
+    bulk_entries(user, 5)
+    with django_assert_num_queries(2):  # the token's user, the page
+        first = client_user.get(URL).json()
+    assert (first["count"], len(first["results"]), first["next"]) == (5, 5, None)
+    with django_assert_num_queries(2):
+        last = client_user.get(URL, {"page_size": 2, "page": 3}).json()
+    assert (last["count"], len(last["results"]), last["next"]) == (5, 1, None)
+    assert "page=2" in last["previous"]
 
 
 def test_a_huge_result_gets_an_estimated_count_and_pages_by_what_is_there(
@@ -416,8 +442,9 @@ def test_a_huge_result_gets_an_estimated_count_and_pages_by_what_is_there(
     seen: list[int] = []
     for page, size in ((1, 3), (2, 3), (3, 1)):
         body = client_admin.get(URL, {"page": page, "page_size": 3}).json()
-        assert body["count_is_estimate"] is True
-        assert body["count"] >= 1
+        # The last page knows the exact count; the others show the planner's estimate.
+        assert body["count_is_estimate"] is (page < 3)
+        assert body["count"] >= 1 if page < 3 else body["count"] == 7
         assert len(body["results"]) == size
         assert (body["next"] is None) == (page == 3)
         assert (body["previous"] is None) == (page == 1)
