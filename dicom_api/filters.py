@@ -65,7 +65,10 @@ class DateOrTimestampField(forms.Field):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         if timezone.is_naive(parsed):
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before the first representable instant
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
 class DateOrTimestampFilter(django_filters.Filter):
@@ -85,6 +88,11 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def _day_end(day: date) -> datetime | None:
+    """Where ``day`` ends (exclusive): the next day's start; None after 9999-12-31."""
+    return None if day == date.max else _day_start(day + timedelta(days=1))
+
+
 class TransferLogFilterForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -92,7 +100,8 @@ class TransferLogFilterForm(forms.Form):
         if start is not None and end is not None:
             start_at = start if isinstance(start, datetime) else _day_start(start)
             # A date_to date ends where its next day begins (exclusive); a timestamp is inclusive.
-            empty = end < start_at if isinstance(end, datetime) else _day_start(end) + timedelta(days=1) <= start_at
+            end_at = end if isinstance(end, datetime) else _day_end(end)
+            empty = end_at is not None and (end_at < start_at if isinstance(end, datetime) else end_at <= start_at)
             if empty:
                 self.add_error("date_to", "date_to is before date_from.")
         return cleaned
@@ -128,7 +137,8 @@ class TransferLogFilter(django_filters.FilterSet):
         if isinstance(value, datetime):
             return queryset.filter(timestamp__lte=value)
         # A date means that whole day.
-        return queryset.filter(timestamp__lt=_day_start(value) + timedelta(days=1))
+        end = _day_end(value)
+        return queryset if end is None else queryset.filter(timestamp__lt=end)
 
     def filter_search(self, queryset: QuerySet[TransferLog], name: str, value: str) -> QuerySet[TransferLog]:
         # Every word must appear in one of the fields (PostgreSQL serves this from trigram indexes).

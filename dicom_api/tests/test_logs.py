@@ -168,6 +168,11 @@ def test_it_filters_by_action_and_status(client_user: APIClient, user: AbstractU
         ({"date_to": "2025-13-01"}, "date_to"),
         ({"date_to": "2025-02-30T10:00"}, "date_to"),
         ({"date_from": "2025-03-05", "date_to": "2025-03-04"}, "date_to"),
+        ({"date_from": "2025-03-05T10:00Z", "date_to": "2025-03-05T09:59:59Z"}, "date_to"),
+        ({"date_from": "0001-01-01T00:00:00+01:00"}, "date_from"),
+        ({"search": "a\x00b"}, "search"),
+        ({"user": "a\x00"}, "user"),
+        ({"patient_id": "x" * 65}, "patient_id"),
     ],
 )
 def test_an_invalid_filter_answers_400_naming_the_field(
@@ -230,6 +235,14 @@ def test_date_bounds_are_inclusive_and_a_date_to_date_covers_its_whole_day(
     assert ids(client_user.get(URL, {"date_from": "2025-03-04"})) == [after.pk, last.pk, first.pk]
     assert ids(client_user.get(URL, {"date_to": "2025-03-03"})) == [before.pk]
     assert ids(client_user.get(URL, {"date_from": "2025-03-06", "date_to": "2025-03-06"})) == [after.pk]
+
+
+def test_the_extreme_dates_are_accepted(client_user: APIClient, user: AbstractUser) -> None:
+    entry = make_entry(user)
+    response = client_user.get(URL, {"date_from": "0001-01-01", "date_to": "9999-12-31"})
+    assert response.status_code == 200
+    assert ids(response) == [entry.pk]
+    assert ids(client_user.get(URL, {"date_from": "2025-03-05T10:00Z", "date_to": "2025-03-05T10:00Z"})) == []
 
 
 @pytest.mark.parametrize(
