@@ -29,6 +29,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +249,8 @@ def wait_done(app: App, ids: list[int], timeout: float = 900) -> list[dict[str, 
 
 
 def api_send(app: App, import_id: str, series: list[str], destinations: list[int]) -> float:
-    started = time.perf_counter()
+    """Seconds from POST /send/ to the last transfer's completed_at (set by the worker; same clock)."""
+    started = time.time()
     ids = [
         t["id"]
         for t in app.request(
@@ -257,8 +259,9 @@ def api_send(app: App, import_id: str, series: list[str], destinations: list[int
             {"import_id": import_id, "series_instance_uids": series, "destination_ids": destinations},
         )["transfers"]
     ]
-    wait_done(app, ids)
-    return time.perf_counter() - started
+    transfers = wait_done(app, ids)
+    finished = max(datetime.fromisoformat(t["completed_at"]).timestamp() for t in transfers)
+    return finished - started
 
 
 def add_destination(app: App, name: str, ae: str, port: int) -> int:
