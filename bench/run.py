@@ -40,7 +40,7 @@ import pydicom
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from testsupport.peers import free_port, orthanc, storescp, wait_for_port
+from testsupport.peers import free_port, orthanc, storescp
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = 3
@@ -555,33 +555,24 @@ def orthanc_rows(scratch: Path, big: list[Path], rows: list[Row]) -> None:
     total = size_of(big)
     for nodelay in (False, True):
         timings = []
-        with storescp(RX_ROOT / f"orx-{nodelay}", "ORX") as scp:
-            env_before = os.environ.get("TCP_NODELAY")
-            if nodelay:
-                os.environ["TCP_NODELAY"] = "1"
-            else:
-                os.environ.pop("TCP_NODELAY", None)
-            try:
-                with orthanc_with_modality(scratch / f"orthanc-send-{nodelay}", scp.port) as http_port:
-                    orthanc_upload(http_port, big)
-                    for run in range(RUNS):
-                        clear(scp.directory)
-                        started = time.perf_counter()
-                        body = json.dumps({"Resources": [orthanc_study(http_port)], "Synchronous": True}).encode()
-                        request = urllib.request.Request(
-                            f"http://{LOOP}:{http_port}/modalities/rx/store", data=body, method="POST"
-                        )
-                        with urllib.request.urlopen(request, timeout=1800) as response:
-                            response.read()
-                        timings.append(time.perf_counter() - started)
-                        print(
-                            f"  orthanc send (TCP_NODELAY={int(nodelay)}) run {run + 1}: {timings[-1]:.3f}", flush=True
-                        )
-            finally:
-                if env_before is None:
-                    os.environ.pop("TCP_NODELAY", None)
-                else:
-                    os.environ["TCP_NODELAY"] = env_before
+        with (
+            storescp(RX_ROOT / f"orx-{nodelay}", "ORX") as scp,
+            orthanc(
+                scratch / f"orthanc-send-{nodelay}", modalities={"rx": ["ORX", LOOP, scp.port]}, tcp_nodelay=nodelay
+            ) as pacs,
+        ):
+            orthanc_upload(pacs.http_port, big)
+            for run in range(RUNS):
+                clear(scp.directory)
+                started = time.perf_counter()
+                body = json.dumps({"Resources": [orthanc_study(pacs.http_port)], "Synchronous": True}).encode()
+                request = urllib.request.Request(
+                    f"http://{LOOP}:{pacs.http_port}/modalities/rx/store", data=body, method="POST"
+                )
+                with urllib.request.urlopen(request, timeout=1800) as response:
+                    response.read()
+                timings.append(time.perf_counter() - started)
+                print(f"  orthanc send (TCP_NODELAY={int(nodelay)}) run {run + 1}: {timings[-1]:.3f}", flush=True)
         rows.append(
             Row(
                 f"Send 1 GB CT series: ours vs Orthanc (TCP_NODELAY={'1' if nodelay else 'unset'})",
@@ -598,45 +589,6 @@ def orthanc_rows(scratch: Path, big: list[Path], rows: list[Row]) -> None:
 def orthanc_study(http_port: int) -> str:
     with urllib.request.urlopen(f"http://{LOOP}:{http_port}/studies", timeout=30) as response:
         return str(json.loads(response.read())[0])
-
-
-@contextlib.contextmanager
-def orthanc_with_modality(directory: Path, scp_port: int) -> Iterator[int]:
-    """Orthanc (its environment inherits TCP_NODELAY as set by the caller) knowing storescp as "rx"."""
-    directory.mkdir(parents=True, exist_ok=True)
-    http_port, dicom_port = free_port(), free_port()
-    config = {
-        "Name": "bench",
-        "StorageDirectory": str(directory / "s"),
-        "IndexDirectory": str(directory / "i"),
-        "HttpPort": http_port,
-        "DicomPort": dicom_port,
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "Plugins": [],
-        "StorageCompression": False,
-        "DicomModalities": {"rx": ["ORX", LOOP, scp_port]},
-        "SaveJobs": False,
-    }
-    (directory / "orthanc.json").write_text(json.dumps(config))
-    (directory / "logs").mkdir(exist_ok=True)
-    env = dict(os.environ)
-    process = subprocess.Popen(
-        [
-            shutil.which("Orthanc") or "/usr/sbin/Orthanc",
-            f"--logdir={directory / 'logs'}",
-            str(directory / "orthanc.json"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(http_port, timeout=60)
-        yield http_port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def machine() -> str:
