@@ -162,6 +162,9 @@ def orthanc(
     log_dir = directory / "logs"
     log_dir.mkdir(exist_ok=True)
     binary = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+    environment = {key: value for key, value in os.environ.items() if key != "TCP_NODELAY"}
+    if tcp_nodelay:
+        environment["TCP_NODELAY"] = "1"
     process = subprocess.Popen(
         [binary, f"--logdir={log_dir}", str(config_path)],
         stdout=subprocess.DEVNULL,
