@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from django.test import Client
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "static" / "webui" / "js"
 
 
 def test_it_serves_the_page_without_authentication(db: None) -> None:
@@ -39,10 +42,7 @@ def test_it_answers_only_get(db: None) -> None:
 
 def test_the_scripts_never_write_html(db: None) -> None:
     """Data goes into the page as text: no innerHTML, outerHTML, insertAdjacentHTML or document.write."""
-    from pathlib import Path
-
-    scripts = Path(__file__).resolve().parent.parent / "static" / "webui" / "js"
-    sources = {path.name: path.read_text() for path in scripts.glob("*.js")}
+    sources = {path.name: path.read_text() for path in SCRIPTS.glob("*.js")}
     assert "app.js" in sources
     for name, source in sources.items():
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
@@ -50,7 +50,5 @@ def test_the_scripts_never_write_html(db: None) -> None:
 
 
 def test_the_refresh_token_never_reaches_local_storage(db: None) -> None:
-    from pathlib import Path
-
-    source = (Path(__file__).resolve().parent.parent / "static" / "webui" / "js" / "api.js").read_text()
+    source = (SCRIPTS / "api.js").read_text()
     assert "localStorage.setItem" not in source
