@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/dicom_transfer
 
-.PHONY: run test lint format setup setup-dev dcmtk orthanc bench clean
+.PHONY: run test lint format setup setup-dev dcmtk orthanc chromium bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 
 setup: $(VENV)/.runtime dcmtk
 
-setup-dev: $(VENV)/.dev dcmtk orthanc
+setup-dev: $(VENV)/.dev dcmtk orthanc chromium
 
 dcmtk:
 	@scripts/ensure-packages.sh dcmtk storescu echoscu storescp
@@ -28,13 +28,17 @@ dcmtk:
 orthanc:
 	@scripts/ensure-packages.sh orthanc Orthanc
 
+# The web page's end-to-end tests drive Debian's Chromium with Playwright (never `playwright install`).
+chromium:
+	@scripts/ensure-packages.sh chromium chromium
+
 run: setup
 	scripts/run.sh
 
 test: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DEBUG=1 $(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api
+	DEBUG=1 $(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api webui
 	rm -rf var/test-run
 	DATA_DIR=$(CURDIR)/var/test-run DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} DEBUG=1 $(VENV)/bin/pytest
 

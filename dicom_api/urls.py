@@ -1,5 +1,6 @@
 from django.urls import path
 
+from dicom_api.views import logs as log_views
 from dicom_api.views import transfers
 from dicom_api.views.imports import ImportDetailView, ImportView
 
@@ -10,4 +11,7 @@ urlpatterns = [
     path("status/", transfers.StatusView.as_view(), name="dicom-status"),
     path("transfers/<int:pk>/cancel/", transfers.CancelView.as_view(), name="dicom-transfer-cancel"),
     path("transfers/<int:pk>/retry/", transfers.RetryView.as_view(), name="dicom-transfer-retry"),
+    # Audit log: read-only, so only GET is routed and every write answers 405.
+    path("logs/", log_views.TransferLogViewSet.as_view({"get": "list"}), name="log-list"),
+    path("logs/<int:pk>/", log_views.TransferLogViewSet.as_view({"get": "retrieve"}), name="log-detail"),
 ]

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "authentication",
     "destinations",
     "dicom_api",
+    "webui",
     "django_tasks",
     "django_tasks_db",
 ]

@@ -3,8 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dicom_transfer.health import health
+from webui.views import index
 
 urlpatterns = [
+    path("", index, name="webui"),
     path("admin/", admin.site.urls),
     path("api/health/", health, name="health"),
     path("api/auth/", include("authentication.urls")),

@@ -43,7 +43,7 @@ stop() {
 trap stop INT TERM EXIT
 
 for _ in $(seq 1 "$WORKERS"); do
-  $py manage.py db_worker --no-reload --interval 0.1 --no-startup-delay -v 0 &
+  $py manage.py db_worker --no-reload --interval 0.05 --no-startup-delay -v 0 &
   pids+=($!)
 done
 .venv/bin/gunicorn dicom_transfer.wsgi:application \

@@ -121,8 +121,19 @@ class Orthanc:
 
 
 @contextlib.contextmanager
-def orthanc(directory: Path, ae_title: str = "ORTHANC", *, check_called_aet: bool = False) -> Iterator[Orthanc]:
-    """A real Orthanc (Debian package) with its own storage and configuration."""
+def orthanc(
+    directory: Path,
+    ae_title: str = "ORTHANC",
+    *,
+    check_called_aet: bool = False,
+    modalities: dict[str, list[object]] | None = None,
+    tcp_nodelay: bool = True,
+) -> Iterator[Orthanc]:
+    """A real Orthanc (Debian package) with its own storage and configuration.
+
+    ``modalities`` are the peers it may send to (``{"name": [ae, host, port]}``); ``tcp_nodelay``
+    puts TCP_NODELAY=1 in its environment (DCMTK inside it leaves Nagle on otherwise).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     dicom_port, http_port = free_port(), free_port()
     config = {
@@ -137,7 +148,7 @@ def orthanc(directory: Path, ae_title: str = "ORTHANC", *, check_called_aet: boo
         "AuthenticationEnabled": False,
         "SslEnabled": False,
         "Plugins": [],
-        "DicomModalities": {},
+        "DicomModalities": modalities or {},
         "StorageCompression": False,
         "ConcurrentJobs": 2,
         "HttpTimeout": 30,
@@ -151,11 +162,17 @@ def orthanc(directory: Path, ae_title: str = "ORTHANC", *, check_called_aet: boo
     log_dir = directory / "logs"
     log_dir.mkdir(exist_ok=True)
     binary = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+    environment = {key: value for key, value in os.environ.items() if key != "TCP_NODELAY"}
+    if tcp_nodelay:
+        environment["TCP_NODELAY"] = "1"
     process = subprocess.Popen(
         [binary, f"--logdir={log_dir}", str(config_path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "TCP_NODELAY": "1"},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "TCP_NODELAY"},
+            **({"TCP_NODELAY": "1"} if tcp_nodelay else {}),
+        },
     )
     try:
         wait_for_port(http_port, timeout=60)

@@ -8,8 +8,10 @@ logger = logging.getLogger(__name__)
 
 
 def run_housekeeping() -> None:
-    """Expire old imports and recover transfers whose worker died."""
+    """Expire old imports, recover transfers whose worker died or whose job was lost, prune old jobs."""
     from dicom_api.services import imports, transfers
 
     imports.import_expire_all()
     transfers.transfer_recover_stale()
+    transfers.transfer_requeue_lost()
+    transfers.task_results_prune()

@@ -483,3 +483,40 @@ def transfer_recover_stale() -> int:
             recovered += 1
             logger.warning("transfer %s: worker %s lost; recovered", log.pk, log.worker_id)
     return recovered
+
+
+def transfer_requeue_lost(*, older_than: float = 60.0) -> int:
+    """Pending transfers that no queued job will ever run (the web process died between its commit
+    and the enqueue, or someone pruned the queue): queue them again."""
+    from django_tasks_db.models import DBTaskResult
+
+    from dicom_api.tasks import send_transfer
+
+    waiting: set[int] = set()
+    for args_kwargs in DBTaskResult.objects.filter(
+        task_path=send_transfer.module_path, status__in=["READY", "RUNNING"]
+    ).values_list("args_kwargs", flat=True):
+        args = (args_kwargs or {}).get("args") or []
+        if args and isinstance(args[0], int):
+            waiting.add(args[0])
+    lost = list(
+        TransferLog.objects.filter(
+            action=Action.SEND, status=Status.PENDING, timestamp__lt=timezone.now() - timedelta(seconds=older_than)
+        )
+        .exclude(pk__in=waiting)
+        .values_list("pk", flat=True)
+    )
+    for pk in lost:
+        _enqueue(pk)
+        logger.warning("transfer %s: no job was queued for it; queued again", pk)
+    return len(lost)
+
+
+def task_results_prune(*, older_than: float = 7 * 86400) -> int:
+    """Finished job rows of the queue are history only (the audit trail keeps what matters)."""
+    from django_tasks_db.models import DBTaskResult
+
+    deleted, _ = DBTaskResult.objects.filter(
+        status__in=["SUCCESSFUL", "FAILED"], finished_at__lt=timezone.now() - timedelta(seconds=older_than)
+    ).delete()
+    return deleted

@@ -281,3 +281,42 @@ def test_retry_after_the_import_expired_is_409(client_user: APIClient, user: Use
     response = client_user.post(f"/api/dicom/transfers/{log.pk}/retry/")
     assert response.status_code == 409
     assert "import" in response.json()["detail"]
+
+
+def test_housekeeping_requeues_a_pending_transfer_whose_job_was_lost(user: User) -> None:
+    from datetime import timedelta
+
+    from dicom_api.services.transfers import transfer_requeue_lost
+
+    lost = make_transfer(user, Status.PENDING)
+    queued = make_transfer(user, Status.PENDING)
+    fresh = make_transfer(user, Status.PENDING)
+    TransferLog.objects.filter(pk__in=[lost.pk, queued.pk]).update(timestamp=timezone.now() - timedelta(minutes=5))
+    from dicom_api.tasks import send_transfer
+
+    send_transfer.enqueue(queued.pk)
+    assert transfer_requeue_lost() == 1
+    queued_ids = sorted(r["args"][0] for r in DBTaskResult.objects.values_list("args_kwargs", flat=True))
+    assert queued_ids == sorted([lost.pk, queued.pk])
+    assert fresh.pk not in queued_ids
+    assert transfer_requeue_lost() == 0
+
+
+def test_housekeeping_fails_a_stale_transfer_after_the_last_attempt(user: User, settings: Any) -> None:
+    from datetime import timedelta
+
+    from dicom_api.services.transfers import transfer_recover_stale
+
+    settings.TRANSFER_MAX_ATTEMPTS = 2
+    old = timezone.now() - timedelta(seconds=settings.TRANSFER_STALE_AFTER + 5)
+    retried = make_transfer(user, Status.SENDING, attempt=1, heartbeat_at=old, worker_id="w:1")
+    exhausted = make_transfer(user, Status.SENDING, attempt=2, heartbeat_at=old, worker_id="w:2")
+    alive = make_transfer(user, Status.SENDING, attempt=1, heartbeat_at=timezone.now(), worker_id="w:3")
+    assert transfer_recover_stale() == 2
+    retried.refresh_from_db()
+    exhausted.refresh_from_db()
+    alive.refresh_from_db()
+    assert (retried.status, exhausted.status, alive.status) == ("pending", "failed", "sending")
+    assert "stopped responding" in exhausted.error_message
+    assert exhausted.completed_at is not None
+    assert retried.details["attempts"][-1]["outcome"] == "worker_lost"

@@ -350,3 +350,39 @@ def test_health_reports_the_workers_heartbeat(client_user: APIClient, workers: C
     assert body["worker"]["alive"] == 1
     assert TransferLog.objects.filter(action=Action.SEND).count() == 0
     assert Status.SENDING not in TransferLog.objects.values_list("status", flat=True)
+
+
+def test_import_through_the_api_then_send_to_storescp(
+    tmp_path: Path, user: User, client_user: APIClient, workers: Callable[..., Workers]
+) -> None:
+    import io
+    import zipfile
+
+    series = generate_series(tmp_path / "src", 20, patient_name=PATIENT_NAMES[0])
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in series.files[10:]:
+            zipped.write(path, f"study/series/{path.name}")
+    archive.seek(0)
+    archive.name = "study.zip"
+    uploads = [path.open("rb") for path in series.files[:10]]
+    try:
+        response = client_user.post("/api/dicom/import/", {"files": [*uploads, archive]}, format="multipart")
+    finally:
+        for handle in uploads:
+            handle.close()
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["instance_count"] == 20
+    session = ImportSession.objects.get(pk=body["import_id"])
+    with storescp(tmp_path / "scp") as scp:
+        target = destination("storescp", scp.ae_title, scp.port)
+        workers(1)
+        ids = send(client_user, session, [series.series_instance_uid], [target])
+        (log,) = wait_for(ids, {"success", "failed"})
+        assert set(scp.received()) == set(series.sop_instance_uids)
+    assert (log.status, log.instances_sent, log.patient_name) == ("success", 20, PATIENT_NAMES[0])
+    status = client_user.get(f"/api/dicom/status/?ids={log.pk}").json()["transfers"][0]
+    assert (status["status"], status["progress"], status["instances_sent"]) == ("success", 100, 20)
+    # The import is kept while the transfer is in flight, and can be deleted once it is done.
+    assert client_user.delete(f"/api/dicom/imports/{session.pk}/").status_code == 204

@@ -1,0 +1,178 @@
+// Destinations management, for admins: list, create, edit, enable/disable, delete, test.
+
+import { api, ApiError } from "./api.js";
+import { $, $$, h, setText } from "./dom.js";
+import { testConnection } from "./send.js";
+
+const state = { destinations: [], editing: null, onChange: () => {} };
+
+export async function loadAdminDestinations() {
+  setText($("#destinations-error"), "");
+  try {
+    state.destinations = await api("/api/destinations/");
+  } catch (error) {
+    setText($("#destinations-error"), error.message);
+    return;
+  }
+  const body = $("#destinations tbody");
+  body.replaceChildren(...state.destinations.map(row));
+  if (!state.destinations.length) {
+    body.replaceChildren(h("tr", {}, h("td", { colspan: "8", class: "muted empty" }, "No destination yet.")));
+  }
+}
+
+function row(destination) {
+  const result = h("span", { class: "echo-result", "aria-live": "polite" });
+  const test = h("button", { type: "button", class: "secondary small", "aria-label": `Test connection to ${destination.name}` }, "Test");
+  test.addEventListener("click", () => testConnection(destination, test, result));
+  const toggle = h(
+    "button",
+    { type: "button", class: "secondary small", "aria-label": `${destination.enabled ? "Disable" : "Enable"} ${destination.name}` },
+    destination.enabled ? "Disable" : "Enable",
+  );
+  toggle.addEventListener("click", () => setEnabled(destination, !destination.enabled));
+  const edit = h("button", { type: "button", class: "secondary small", "aria-label": `Edit ${destination.name}` }, "Edit");
+  edit.addEventListener("click", () => openForm(destination, edit));
+  const remove = h("button", { type: "button", class: "danger small", "aria-label": `Delete ${destination.name}` }, "Delete");
+  remove.addEventListener("click", () => confirmDelete(destination, remove));
+  return h(
+    "tr",
+    { "data-destination": destination.name, class: destination.enabled ? "" : "disabled" },
+    h("td", {}, h("strong", {}, destination.name)),
+    h("td", {}, h("code", {}, destination.ae_title)),
+    h("td", {}, destination.host),
+    h("td", { class: "num" }, String(destination.port)),
+    h("td", {}, destination.description || ""),
+    h("td", { class: "enabled-cell" }, destination.enabled ? "Yes" : "No"),
+    h("td", {}, h("div", { class: "test-cell" }, test, result)),
+    h("td", { class: "actions" }, edit, toggle, remove),
+  );
+}
+
+async function setEnabled(destination, enabled) {
+  try {
+    await api(`/api/destinations/${destination.id}/`, { method: "PATCH", body: { enabled } });
+  } catch (error) {
+    setText($("#destinations-error"), error.message);
+  }
+  await loadAdminDestinations();
+  state.onChange();
+  const again = $$("#destinations tbody tr").find((tr) => tr.dataset.destination === destination.name);
+  const button = again && again.querySelector(".actions button:nth-child(2)");
+  if (button) button.focus();
+}
+
+function clearErrors(form) {
+  for (const element of $$("[data-error-for]", form)) setText(element, "");
+  for (const input of $$("input", form)) input.removeAttribute("aria-invalid");
+}
+
+function showErrors(form, body) {
+  let first = null;
+  const general = [];
+  for (const [field, messages] of Object.entries(body || {})) {
+    const text = Array.isArray(messages) ? messages.join(" ") : String(messages);
+    const slot = $(`[data-error-for="${CSS.escape(field)}"]`, form);
+    const input = form.elements.namedItem(field);
+    if (slot && field !== "non_field_errors") {
+      setText(slot, text);
+      if (input) {
+        input.setAttribute("aria-invalid", "true");
+        first = first || input;
+      }
+    } else {
+      general.push(field === "non_field_errors" || field === "detail" ? text : `${field}: ${text}`);
+    }
+  }
+  setText($('[data-error-for="non_field_errors"]', form), general.join(" "));
+  if (first) first.focus();
+}
+
+function openForm(destination, opener) {
+  const dialog = $("#destination-dialog");
+  const form = $("#destination-form");
+  state.editing = destination;
+  form.reset();
+  clearErrors(form);
+  $("#destination-form-title").textContent = destination ? `Edit ${destination.name}` : "New destination";
+  if (destination) {
+    form.elements.name.value = destination.name;
+    form.elements.ae_title.value = destination.ae_title;
+    form.elements.host.value = destination.host;
+    form.elements.port.value = String(destination.port);
+    form.elements.description.value = destination.description || "";
+    form.elements.enabled.checked = destination.enabled;
+  }
+  dialog.addEventListener("close", () => opener && opener.isConnected && opener.focus(), { once: true });
+  dialog.showModal();
+  form.elements.name.focus();
+}
+
+async function save(event) {
+  event.preventDefault();
+  const form = $("#destination-form");
+  clearErrors(form);
+  const port = form.elements.port.value.trim();
+  const body = {
+    name: form.elements.name.value,
+    ae_title: form.elements.ae_title.value,
+    host: form.elements.host.value,
+    port: port === "" ? 104 : Number(port),
+    description: form.elements.description.value,
+    enabled: form.elements.enabled.checked,
+  };
+  if (port !== "" && !Number.isInteger(body.port)) {
+    showErrors(form, { port: ["Give a whole number between 1 and 65535."] });
+    return;
+  }
+  const submit = form.querySelector('button[type="submit"]');
+  submit.disabled = true;
+  try {
+    if (state.editing) {
+      await api(`/api/destinations/${state.editing.id}/`, { method: "PUT", body });
+    } else {
+      await api("/api/destinations/", { method: "POST", body });
+    }
+    $("#destination-dialog").close();
+    await loadAdminDestinations();
+    state.onChange();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 400) showErrors(form, error.body);
+    else showErrors(form, { non_field_errors: [error.message] });
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+function confirmDelete(destination, opener) {
+  const dialog = $("#confirm-dialog");
+  $("#confirm-text").textContent =
+    `Delete the destination “${destination.name}”? The audit log keeps what it recorded about it.`;
+  dialog.returnValue = "";
+  dialog.addEventListener(
+    "close",
+    async () => {
+      if (dialog.returnValue !== "yes") {
+        opener.focus();
+        return;
+      }
+      try {
+        await api(`/api/destinations/${destination.id}/`, { method: "DELETE" });
+      } catch (error) {
+        setText($("#destinations-error"), error.message);
+      }
+      await loadAdminDestinations();
+      state.onChange();
+      $("#new-destination").focus();
+    },
+    { once: true },
+  );
+  dialog.showModal();
+}
+
+export function initDestinations(onChange) {
+  state.onChange = onChange;
+  $("#new-destination").addEventListener("click", (event) => openForm(null, event.currentTarget));
+  $("#destination-form").addEventListener("submit", save);
+  $("#destination-dialog [data-close]").addEventListener("click", () => $("#destination-dialog").close());
+}

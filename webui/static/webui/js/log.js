@@ -1,0 +1,196 @@
+// The audit log: filters, sortable columns, paging, one entry's details, CSV export.
+
+import { api } from "./api.js";
+import { $, $$, formatDateTime, h, personName, setText, statusBadge } from "./dom.js";
+
+const state = { page: 1, pageSize: 50, ordering: "-timestamp", count: 0, entries: new Map(), loaded: false };
+
+function filterParams() {
+  const params = new URLSearchParams();
+  const form = $("#log-filters");
+  for (const [name, value] of new FormData(form).entries()) {
+    const text = String(value).trim();
+    if (!text) continue;
+    // An admin-only field hidden from a user is not sent.
+    const field = form.elements.namedItem(name);
+    if (field && field.closest("[hidden]")) continue;
+    params.set(name, text);
+  }
+  params.set("ordering", state.ordering);
+  return params;
+}
+
+export async function loadLog() {
+  const params = filterParams();
+  params.set("page", String(state.page));
+  params.set("page_size", String(state.pageSize));
+  const body = $("#log tbody");
+  $("#log").setAttribute("aria-busy", "true");
+  setText($("#log-error"), "");
+  try {
+    const answer = await api(`/api/dicom/logs/?${params}`);
+    state.count = answer.count;
+    state.entries.clear();
+    for (const entry of answer.results) state.entries.set(entry.id, entry);
+    body.replaceChildren(...answer.results.map(row));
+    if (!answer.results.length) {
+      body.replaceChildren(h("tr", {}, h("td", { colspan: "10", class: "muted empty" }, "No entries match these filters.")));
+    }
+    renderPager(Boolean(answer.previous), Boolean(answer.next));
+  } catch (error) {
+    if (error.status === 404 && state.page > 1) {
+      state.page = 1;
+      return loadLog();
+    }
+    body.replaceChildren();
+    setText($("#log-error"), error.message);
+  } finally {
+    $("#log").removeAttribute("aria-busy");
+  }
+  state.loaded = true;
+}
+
+function row(entry) {
+  const destination = entry.destination ? entry.destination.name : "";
+  const series = [entry.series_description, entry.modality ? `(${entry.modality})` : ""].filter(Boolean).join(" ");
+  const open = h("button", { type: "button", class: "secondary small", "aria-label": `Details of entry ${entry.id}` }, "Details");
+  open.addEventListener("click", () => showDetail(entry.id, open));
+  return h(
+    "tr",
+    { "data-entry": String(entry.id) },
+    h("td", {}, h("time", { datetime: entry.timestamp }, formatDateTime(entry.timestamp))),
+    h("td", {}, entry.action.replace("_", " ")),
+    h("td", {}, statusBadge(entry.status)),
+    h("td", {}, entry.user ? entry.user.username : ""),
+    h("td", {}, entry.patient_name || entry.patient_id ? personName(entry.patient_name) : ""),
+    h("td", {}, series),
+    h("td", {}, destination),
+    h("td", { class: "num" }, entry.instance_count ? String(entry.instance_count) : ""),
+    h("td", {}, entry.completed_at ? formatDateTime(entry.completed_at) : ""),
+    h("td", {}, open),
+  );
+}
+
+function renderPager(hasPrevious, hasNext) {
+  const pages = Math.max(1, Math.ceil(state.count / state.pageSize));
+  $("#log-page").textContent = `Page ${state.page} of ${pages} · ${state.count} entr${state.count === 1 ? "y" : "ies"}`;
+  $("#log-prev").disabled = !hasPrevious;
+  $("#log-next").disabled = !hasNext;
+  for (const th of $$("#log th[data-sort]")) {
+    const key = th.dataset.sort;
+    const sort = state.ordering === key ? "ascending" : state.ordering === `-${key}` ? "descending" : "none";
+    th.setAttribute("aria-sort", sort);
+  }
+}
+
+const DETAIL_FIELDS = [
+  ["id", "Entry"],
+  ["action", "Action"],
+  ["status", "Status"],
+  ["user", "User"],
+  ["timestamp", "Time"],
+  ["completed_at", "Completed"],
+  ["patient_name", "Patient name"],
+  ["patient_id", "Patient ID"],
+  ["study_instance_uid", "Study Instance UID"],
+  ["series_instance_uid", "Series Instance UID"],
+  ["series_description", "Series description"],
+  ["modality", "Modality"],
+  ["instance_count", "Instances"],
+  ["destination", "Destination"],
+  ["error_message", "Error"],
+];
+
+function detailValue(key, value) {
+  if (value === null || value === undefined || value === "") return "—";
+  if (key === "user") return value.username;
+  if (key === "destination") return `${value.name} (${value.ae_title} @ ${value.host}:${value.port})`;
+  if (key === "timestamp" || key === "completed_at") return `${formatDateTime(value)} (${value})`;
+  return String(value);
+}
+
+async function showDetail(id, opener) {
+  const dialog = $("#log-dialog");
+  const list = $("#log-detail");
+  let entry = state.entries.get(id);
+  try {
+    entry = await api(`/api/dicom/logs/${id}/`);
+  } catch {
+    // The row we have is the same entry; show it.
+  }
+  const items = [];
+  for (const [key, label] of DETAIL_FIELDS) {
+    items.push(h("dt", {}, label), h("dd", {}, detailValue(key, entry[key])));
+  }
+  const details = entry.details && Object.keys(entry.details).length ? JSON.stringify(entry.details, null, 2) : "";
+  if (details) items.push(h("dt", {}, "Details"), h("dd", {}, h("pre", {}, details)));
+  list.replaceChildren(...items);
+  $("#log-detail-title").textContent = `Audit entry ${entry.id}`;
+  dialog.addEventListener("close", () => opener.focus(), { once: true });
+  dialog.showModal();
+}
+
+async function exportCsv() {
+  const button = $("#export-csv");
+  button.disabled = true;
+  setText($("#log-error"), "");
+  try {
+    const params = filterParams();
+    params.set("format", "csv");
+    const response = await api(`/api/dicom/logs/?${params}`, { raw: true });
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");
+    const link = h("a", { href: url, download: `audit-log-${stamp}.csv`, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  } catch (error) {
+    setText($("#log-error"), error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+export function fillDestinationFilter(destinations) {
+  const select = $("#f-destination");
+  const current = select.value;
+  select.replaceChildren(h("option", { value: "" }, "Any"), ...destinations.map((d) => h("option", { value: String(d.id) }, d.name)));
+  select.value = current;
+}
+
+export function initLog() {
+  $("#log-filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.page = 1;
+    loadLog();
+  });
+  $("#log-filters").addEventListener("reset", () => {
+    state.page = 1;
+    // After the form has reset its fields.
+    setTimeout(loadLog, 0);
+  });
+  for (const th of $$("#log th[data-sort]")) {
+    th.querySelector("button").addEventListener("click", () => {
+      const key = th.dataset.sort;
+      state.ordering = state.ordering === `-${key}` ? key : `-${key}`;
+      state.page = 1;
+      loadLog();
+    });
+  }
+  $("#log-prev").addEventListener("click", () => {
+    state.page = Math.max(1, state.page - 1);
+    loadLog();
+  });
+  $("#log-next").addEventListener("click", () => {
+    state.page += 1;
+    loadLog();
+  });
+  $("#log-page-size").addEventListener("change", (event) => {
+    state.pageSize = Number(event.target.value);
+    state.page = 1;
+    loadLog();
+  });
+  $("#export-csv").addEventListener("click", exportCsv);
+}

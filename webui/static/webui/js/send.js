@@ -1,0 +1,586 @@
+// Upload → choose series → choose destinations → send → watch the transfers.
+
+import { api, ApiError, upload } from "./api.js";
+import { $, announce, formatBytes, h, personName, setText, show, statusBadge } from "./dom.js";
+
+const ACTIVE = new Set(["pending", "sending"]);
+const POLL_MS = 1000;
+
+const state = {
+  staged: [], // {file, path}
+  importResult: null,
+  seriesByUid: new Map(),
+  selected: new Set(), // series instance UIDs
+  destinations: [],
+  chosenDestinations: new Set(),
+  transfers: new Map(), // id → {data, row, parts}
+  pollTimer: null,
+  uploading: false,
+};
+
+// --- Upload ----------------------------------------------------------------------------------
+
+function readEntryFile(entry) {
+  return new Promise((resolve, reject) => entry.file(resolve, reject));
+}
+
+function readDirectoryBatch(reader) {
+  return new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+}
+
+async function walk(entry, found) {
+  if (entry.isFile) {
+    found.push({ file: await readEntryFile(entry), path: entry.fullPath.replace(/^\//, "") });
+  } else if (entry.isDirectory) {
+    const reader = entry.createReader();
+    // readEntries answers in batches (100 in Chromium) until it answers an empty one.
+    for (;;) {
+      const batch = await readDirectoryBatch(reader);
+      if (!batch.length) break;
+      for (const child of batch) await walk(child, found);
+    }
+  }
+}
+
+// Entries must be taken from the DataTransfer during the drop event itself.
+function takeDropped(dataTransfer) {
+  const entries = [];
+  const plain = [];
+  for (const item of Array.from(dataTransfer.items || [])) {
+    if (item.kind !== "file") continue;
+    const entry = typeof item.webkitGetAsEntry === "function" ? item.webkitGetAsEntry() : null;
+    if (entry) entries.push(entry);
+    else {
+      const file = item.getAsFile();
+      if (file) plain.push({ file, path: file.name });
+    }
+  }
+  if (!entries.length && !plain.length) {
+    for (const file of Array.from(dataTransfer.files || [])) plain.push({ file, path: file.name });
+  }
+  return { entries, plain };
+}
+
+function stage(items) {
+  const known = new Set(state.staged.map((item) => `${item.path}\u0000${item.file.size}`));
+  for (const item of items) {
+    const key = `${item.path}\u0000${item.file.size}`;
+    if (!known.has(key)) {
+      state.staged.push(item);
+      known.add(key);
+    }
+  }
+  renderStaged();
+}
+
+function renderStaged() {
+  const count = state.staged.length;
+  show($("#staged"), count > 0);
+  if (!count) return;
+  const bytes = state.staged.reduce((sum, item) => sum + item.file.size, 0);
+  const tops = new Map();
+  for (const item of state.staged) {
+    const top = item.path.includes("/") ? `${item.path.split("/")[0]}/` : item.path;
+    tops.set(top, (tops.get(top) || 0) + 1);
+  }
+  const names = Array.from(tops.entries())
+    .slice(0, 6)
+    .map(([name, n]) => (name.endsWith("/") ? `${name} (${n} files)` : name));
+  const more = tops.size > 6 ? ` and ${tops.size - 6} more` : "";
+  $("#staged-summary").textContent =
+    `Ready to upload: ${count} file${count === 1 ? "" : "s"}, ${formatBytes(bytes)} — ${names.join(", ")}${more}.`;
+}
+
+async function startUpload() {
+  if (state.uploading || !state.staged.length) return;
+  state.uploading = true;
+  const form = new FormData();
+  for (const item of state.staged) form.append("files", item.file, item.path);
+  const bar = $("#upload-bar");
+  const text = $("#upload-text");
+  bar.value = 0;
+  text.textContent = "";
+  show($("#upload-progress"));
+  $("#upload").disabled = true;
+  $("#upload-result").replaceChildren();
+  let lastAnnounced = -10;
+  try {
+    const result = await upload("/api/dicom/import/", form, (loaded, total) => {
+      const percent = Math.floor((loaded / total) * 100);
+      bar.value = percent;
+      bar.setAttribute("aria-valuetext", `${percent} %`);
+      // The bar moves with every event; the spoken text only every 10 %.
+      if (percent === 100) text.textContent = "Uploaded; reading the files…";
+      else if (percent >= lastAnnounced + 10) {
+        text.textContent = `${formatBytes(loaded)} of ${formatBytes(total)} (${percent} %)`;
+        lastAnnounced = percent - (percent % 10);
+      }
+    });
+    state.staged = [];
+    renderStaged();
+    bar.value = 100;
+    text.textContent = "Done.";
+    showImport(result);
+  } catch (error) {
+    text.textContent = "";
+    show($("#upload-progress"), false);
+    const body = error instanceof ApiError ? error.body : null;
+    renderUploadOutcome(null, error.message, body && Array.isArray(body.errors) ? body.errors : []);
+  } finally {
+    state.uploading = false;
+    $("#upload").disabled = false;
+  }
+}
+
+function renderUploadOutcome(result, failure, errors) {
+  const box = $("#upload-result");
+  const parts = [];
+  if (result) {
+    const duplicates = result.duplicate_count ? `, ${result.duplicate_count} duplicate${result.duplicate_count === 1 ? "" : "s"} skipped` : "";
+    parts.push(
+      h(
+        "p",
+        { class: "success-text" },
+        `Imported ${result.instance_count} instance${result.instance_count === 1 ? "" : "s"} from ${result.received_files} file${result.received_files === 1 ? "" : "s"}${duplicates}.`,
+      ),
+    );
+  }
+  if (failure) parts.push(h("p", { class: "error", role: "alert" }, failure));
+  if (errors.length) {
+    parts.push(
+      h("p", { class: "error" }, `${errors.length} file${errors.length === 1 ? " was" : "s were"} not imported:`),
+      h(
+        "ul",
+        { class: "file-errors" },
+        errors.map((e) => h("li", {}, h("span", { class: "filename" }, e.filename || "(unnamed)"), ": ", e.error)),
+      ),
+    );
+  }
+  box.replaceChildren(...parts);
+}
+
+function showImport(result) {
+  state.importResult = result;
+  state.seriesByUid.clear();
+  state.selected.clear();
+  renderUploadOutcome(result, null, result.errors || []);
+  renderTree();
+  show($("#tree-card"), true);
+  show($("#destinations-card"), true);
+  updateSendButton();
+}
+
+// --- Tree ------------------------------------------------------------------------------------
+
+const groups = []; // {checkbox, uids}
+
+function renderTree() {
+  const body = $("#tree tbody");
+  groups.length = 0;
+  const rows = [];
+  for (const [p, patient] of state.importResult.patients.entries()) {
+    const patientUids = [];
+    const patientRow = h("tr", { class: "level-patient" });
+    rows.push(patientRow);
+    let patientInstances = 0;
+    let patientBytes = 0;
+    const patientModalities = new Set();
+    for (const [s, study] of patient.studies.entries()) {
+      const studyUids = [];
+      const studyRow = h("tr", { class: "level-study" });
+      rows.push(studyRow);
+      let studyInstances = 0;
+      let studyBytes = 0;
+      const studyModalities = new Set();
+      for (const series of study.series) {
+        const uid = series.series_instance_uid;
+        state.seriesByUid.set(uid, { ...series, patient, study });
+        studyUids.push(uid);
+        studyInstances += series.instance_count;
+        studyBytes += series.size_bytes;
+        if (series.modality) studyModalities.add(series.modality);
+        const label = seriesLabel(series);
+        const id = `series-${p}-${s}-${studyUids.length}`;
+        const checkbox = h("input", { type: "checkbox", id, "data-series": uid });
+        checkbox.addEventListener("change", () => {
+          if (checkbox.checked) state.selected.add(uid);
+          else state.selected.delete(uid);
+          syncChecks();
+        });
+        rows.push(
+          h(
+            "tr",
+            { class: "level-series" },
+            h("td", { class: "check" }, checkbox),
+            h("td", {}, h("label", { for: id }, label)),
+            h("td", {}, series.modality || ""),
+            h("td", {}, ""),
+            h("td", { class: "num" }, String(series.instance_count)),
+            h("td", { class: "num" }, formatBytes(series.size_bytes)),
+          ),
+        );
+      }
+      patientUids.push(...studyUids);
+      patientInstances += studyInstances;
+      patientBytes += studyBytes;
+      for (const m of studyModalities) patientModalities.add(m);
+      const studyId = `study-${p}-${s}`;
+      const studyCheck = groupCheckbox(studyId, studyUids);
+      const accession = study.accession_number ? ` · accession ${study.accession_number}` : "";
+      studyRow.append(
+        h("td", { class: "check" }, studyCheck),
+        h(
+          "td",
+          {},
+          h("label", { for: studyId }, h("span", { class: "kind" }, "Study "), study.study_description || "(no description)"),
+          h("span", { class: "muted" }, accession),
+        ),
+        h("td", {}, Array.from(studyModalities).sort().join(", ")),
+        h("td", {}, study.study_date || ""),
+        h("td", { class: "num" }, String(studyInstances)),
+        h("td", { class: "num" }, formatBytes(studyBytes)),
+      );
+    }
+    const patientId = `patient-${p}`;
+    patientRow.append(
+      h("td", { class: "check" }, groupCheckbox(patientId, patientUids)),
+      h(
+        "td",
+        {},
+        h("label", { for: patientId }, h("span", { class: "kind" }, "Patient "), personName(patient.patient_name)),
+        h("span", { class: "muted" }, ` · ID ${patient.patient_id || "(none)"}`),
+      ),
+      h("td", {}, Array.from(patientModalities).sort().join(", ")),
+      h("td", {}, ""),
+      h("td", { class: "num" }, String(patientInstances)),
+      h("td", { class: "num" }, formatBytes(patientBytes)),
+    );
+  }
+  body.replaceChildren(...rows);
+  syncChecks();
+}
+
+function seriesLabel(series) {
+  const number = series.series_number === null || series.series_number === undefined ? "" : `#${series.series_number} `;
+  return `${number}${series.series_description || "(no description)"}`;
+}
+
+function groupCheckbox(id, uids) {
+  const checkbox = h("input", { type: "checkbox", id });
+  checkbox.addEventListener("change", () => {
+    for (const uid of uids) {
+      if (checkbox.checked) state.selected.add(uid);
+      else state.selected.delete(uid);
+    }
+    syncChecks();
+  });
+  groups.push({ checkbox, uids });
+  return checkbox;
+}
+
+function setTriState(checkbox, uids) {
+  const chosen = uids.filter((uid) => state.selected.has(uid)).length;
+  checkbox.checked = uids.length > 0 && chosen === uids.length;
+  checkbox.indeterminate = chosen > 0 && chosen < uids.length;
+}
+
+function syncChecks() {
+  for (const checkbox of document.querySelectorAll("#tree tbody input[data-series]")) {
+    checkbox.checked = state.selected.has(checkbox.dataset.series);
+  }
+  for (const group of groups) setTriState(group.checkbox, group.uids);
+  setTriState($("#select-all"), Array.from(state.seriesByUid.keys()));
+  const selected = Array.from(state.selected).map((uid) => state.seriesByUid.get(uid));
+  const instances = selected.reduce((sum, s) => sum + s.instance_count, 0);
+  $("#selection-summary").textContent = selected.length
+    ? `${selected.length} series selected (${instances} instances, ${formatBytes(selected.reduce((sum, s) => sum + s.size_bytes, 0))}).`
+    : "No series selected.";
+  updateSendButton();
+}
+
+// --- Destinations ----------------------------------------------------------------------------
+
+export async function loadDestinations() {
+  try {
+    state.destinations = (await api("/api/destinations/")).filter((d) => d.enabled);
+  } catch (error) {
+    setText($("#send-error"), error.message);
+    return;
+  }
+  for (const id of Array.from(state.chosenDestinations)) {
+    if (!state.destinations.some((d) => d.id === id)) state.chosenDestinations.delete(id);
+  }
+  const list = $("#destination-choices");
+  list.replaceChildren(
+    ...state.destinations.map((destination) => {
+      const id = `destination-${destination.id}`;
+      const checkbox = h("input", { type: "checkbox", id, checked: state.chosenDestinations.has(destination.id) });
+      checkbox.addEventListener("change", () => {
+        if (checkbox.checked) state.chosenDestinations.add(destination.id);
+        else state.chosenDestinations.delete(destination.id);
+        updateSendButton();
+      });
+      const result = h("span", { class: "echo-result", "aria-live": "polite" });
+      const button = h(
+        "button",
+        { type: "button", class: "secondary small", "aria-label": `Test connection to ${destination.name}` },
+        "Test connection",
+      );
+      button.addEventListener("click", () => testConnection(destination, button, result));
+      return h(
+        "li",
+        { "data-destination": destination.name },
+        checkbox,
+        h(
+          "label",
+          { for: id },
+          h("strong", {}, destination.name),
+          h("span", { class: "muted" }, ` ${destination.ae_title} @ ${destination.host}:${destination.port}`),
+        ),
+        button,
+        result,
+      );
+    }),
+  );
+  show($("#no-destinations"), state.destinations.length === 0);
+  updateSendButton();
+}
+
+export async function testConnection(destination, button, result) {
+  button.disabled = true;
+  result.className = "echo-result";
+  result.textContent = "Testing…";
+  try {
+    const answer = await api(`/api/destinations/${destination.id}/test_connection/`, { method: "POST" });
+    result.classList.add(answer.success ? "ok" : "failed");
+    result.textContent = answer.success
+      ? `Success (${answer.duration_ms} ms): ${answer.message}`
+      : `Failed: ${answer.message}`;
+  } catch (error) {
+    result.classList.add("failed");
+    result.textContent = `Failed: ${error.message}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function updateSendButton() {
+  const button = $("#send");
+  const ready = state.importResult && state.selected.size > 0 && state.chosenDestinations.size > 0;
+  button.disabled = !ready;
+  const n = state.selected.size * state.chosenDestinations.size;
+  button.textContent = ready ? `Send (${n} transfer${n === 1 ? "" : "s"})` : "Send";
+}
+
+async function send() {
+  const button = $("#send");
+  setText($("#send-error"), "");
+  button.disabled = true;
+  try {
+    const answer = await api("/api/dicom/send/", {
+      method: "POST",
+      body: {
+        import_id: state.importResult.import_id,
+        series_instance_uids: Array.from(state.selected),
+        destination_ids: Array.from(state.chosenDestinations),
+      },
+    });
+    addTransfers(answer.transfers);
+    announce(`${answer.transfers.length} transfers queued.`);
+  } catch (error) {
+    setText($("#send-error"), error.message);
+  } finally {
+    updateSendButton();
+  }
+}
+
+// --- Transfers -------------------------------------------------------------------------------
+
+function addTransfers(transfers) {
+  for (const transfer of transfers) {
+    const series = state.seriesByUid.get(transfer.series_instance_uid);
+    upsertTransfer({
+      instances_sent: 0,
+      instances_failed: 0,
+      progress: 0,
+      error_message: "",
+      series_description: series ? series.series_description : "",
+      modality: series ? series.modality : "",
+      ...transfer,
+    });
+  }
+  show($("#transfers-card"), true);
+  schedulePoll(0);
+}
+
+function upsertTransfer(data) {
+  let entry = state.transfers.get(data.id);
+  if (!entry) {
+    const bar = h("progress", { max: "100", value: "0", "aria-label": `Progress of transfer ${data.id}` });
+    const progressText = h("span", { class: "progress-text" });
+    const status = h("td", { class: "status" });
+    const error = h("td", { class: "error-cell" });
+    const actions = h("td", { class: "actions" });
+    const row = h(
+      "tr",
+      { "data-transfer": String(data.id) },
+      h("td", {}, String(data.id)),
+      h("td", { class: "series-cell" }),
+      h("td", {}, data.destination ? data.destination.name : ""),
+      h("td", { class: "progress-col" }, h("div", { class: "progress-cell" }, bar, progressText)),
+      status,
+      error,
+      actions,
+    );
+    entry = { data: {}, row, parts: { bar, progressText, status, error, actions } };
+    state.transfers.set(data.id, entry);
+    $("#transfers tbody").prepend(row);
+  }
+  const previous = entry.data.status;
+  entry.data = { ...entry.data, ...data };
+  renderTransfer(entry);
+  if (previous && previous !== entry.data.status && !ACTIVE.has(entry.data.status)) {
+    $("#transfers-live").textContent =
+      `Transfer ${entry.data.id} to ${entry.data.destination ? entry.data.destination.name : "?"}: ${entry.data.status}.`;
+  }
+}
+
+function renderTransfer(entry) {
+  const t = entry.data;
+  const { bar, progressText, status, error, actions } = entry.parts;
+  const seriesCell = entry.row.querySelector(".series-cell");
+  seriesCell.textContent = `${t.series_description || "(no description)"}${t.modality ? ` (${t.modality})` : ""}`;
+  bar.max = Math.max(t.instance_count || 0, 1);
+  bar.value = t.instances_sent || 0;
+  const percent = t.progress ?? (t.instance_count ? Math.floor((100 * (t.instances_sent || 0)) / t.instance_count) : 0);
+  bar.setAttribute("aria-valuetext", `${percent} %`);
+  const failed = t.instances_failed ? `, ${t.instances_failed} failed` : "";
+  progressText.textContent = `${t.instances_sent || 0} / ${t.instance_count} (${percent} %)${failed}`;
+  status.replaceChildren(statusBadge(t.status), t.attempt > 1 ? h("span", { class: "muted" }, ` attempt ${t.attempt}`) : "");
+  error.textContent = t.error_message || "";
+  const buttons = [];
+  if (ACTIVE.has(t.status)) {
+    buttons.push(
+      h("button", { type: "button", class: "secondary small", onclick: () => cancelTransfer(t.id), "aria-label": `Cancel transfer ${t.id}` }, "Cancel"),
+    );
+  }
+  if (t.status === "failed" || t.status === "cancelled") {
+    buttons.push(
+      h("button", { type: "button", class: "small", onclick: () => retryTransfer(t.id), "aria-label": `Retry transfer ${t.id}` }, "Retry"),
+    );
+  }
+  actions.replaceChildren(...buttons);
+}
+
+async function cancelTransfer(id) {
+  try {
+    upsertTransfer(await api(`/api/dicom/transfers/${id}/cancel/`, { method: "POST" }));
+  } catch (error) {
+    announce(error.message);
+    const entry = state.transfers.get(id);
+    if (entry) entry.parts.error.textContent = error.message;
+  }
+  schedulePoll(0);
+}
+
+async function retryTransfer(id) {
+  try {
+    const answer = await api(`/api/dicom/transfers/${id}/retry/`, { method: "POST" });
+    const old = state.transfers.get(id);
+    addTransfers(
+      answer.transfers.map((t) => ({
+        series_description: old ? old.data.series_description : "",
+        modality: old ? old.data.modality : "",
+        ...t,
+      })),
+    );
+  } catch (error) {
+    const entry = state.transfers.get(id);
+    if (entry) entry.parts.error.textContent = error.message;
+  }
+}
+
+function schedulePoll(delay = POLL_MS) {
+  clearTimeout(state.pollTimer);
+  state.pollTimer = setTimeout(poll, delay);
+}
+
+async function poll() {
+  state.pollTimer = null;
+  const active = Array.from(state.transfers.values())
+    .filter((entry) => ACTIVE.has(entry.data.status))
+    .map((entry) => entry.data.id);
+  if (!active.length) return;
+  try {
+    const answer = await api(`/api/dicom/status/?ids=${active.slice(0, 500).join(",")}`);
+    for (const transfer of answer.transfers) upsertTransfer(transfer);
+  } catch (error) {
+    if (error.status === 401) return; // signed out
+  }
+  if (Array.from(state.transfers.values()).some((entry) => ACTIVE.has(entry.data.status))) schedulePoll();
+}
+
+// The caller's transfers of the last hour (and any still running), e.g. after a reload.
+async function loadRecentTransfers() {
+  try {
+    const answer = await api("/api/dicom/status/");
+    if (answer.transfers.length) {
+      for (const transfer of answer.transfers) upsertTransfer(transfer);
+      show($("#transfers-card"), true);
+      schedulePoll();
+    }
+  } catch {
+    // Not fatal: new transfers still show.
+  }
+}
+
+// --- Wiring ----------------------------------------------------------------------------------
+
+export function initSend() {
+  const zone = $("#dropzone");
+  for (const name of ["dragenter", "dragover"]) {
+    zone.addEventListener(name, (event) => {
+      event.preventDefault();
+      zone.classList.add("dragging");
+    });
+  }
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", async (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    const { entries, plain } = takeDropped(event.dataTransfer);
+    const found = [...plain];
+    for (const entry of entries) await walk(entry, found);
+    stage(found);
+  });
+  // A file dropped next to the zone must not make the browser open it (and leave the page).
+  window.addEventListener("dragover", (event) => event.preventDefault());
+  window.addEventListener("drop", (event) => event.preventDefault());
+
+  $("#pick-files").addEventListener("change", (event) => {
+    stage(Array.from(event.target.files).map((file) => ({ file, path: file.name })));
+    event.target.value = "";
+  });
+  $("#pick-folder").addEventListener("change", (event) => {
+    stage(Array.from(event.target.files).map((file) => ({ file, path: file.webkitRelativePath || file.name })));
+    event.target.value = "";
+  });
+  $("#upload").addEventListener("click", startUpload);
+  $("#clear-staged").addEventListener("click", () => {
+    state.staged = [];
+    renderStaged();
+  });
+  $("#select-all").addEventListener("change", (event) => {
+    for (const uid of state.seriesByUid.keys()) {
+      if (event.target.checked) state.selected.add(uid);
+      else state.selected.delete(uid);
+    }
+    syncChecks();
+  });
+  $("#send").addEventListener("click", send);
+}
+
+export async function showSend() {
+  await Promise.all([loadDestinations(), state.transfers.size ? Promise.resolve() : loadRecentTransfers()]);
+}
+
