@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -23,6 +23,7 @@ from dicom_api.pagination import LargeTablePagination
 from dicom_api.renderers import CSVRenderer, csv_stream
 from dicom_api.selectors.logs import transfer_log_csv_rows, transfer_log_visible_to
 from dicom_api.serializers.logs import TransferLogSerializer
+from dicom_transfer.openapi import ErrorDetailSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,13 @@ def csv_response(entries: QuerySet[TransferLog]) -> StreamingHttpResponse:
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[FORMAT_PARAMETER]),
+    list=extend_schema(
+        parameters=[FORMAT_PARAMETER],
+        responses={
+            200: TransferLogSerializer(many=True),
+            404: OpenApiResponse(ErrorDetailSerializer, description="The page is past the last one."),
+        },
+    ),
     retrieve=extend_schema(parameters=[FORMAT_PARAMETER]),
 )
 class TransferLogViewSet(viewsets.ReadOnlyModelViewSet[TransferLog]):

@@ -75,3 +75,10 @@ def test_a_form_body_over_the_limit_answers_413(client_user: APIClient, settings
     )
     assert response.status_code == 413
     assert "JSON_MAX_BYTES" in response.json()["detail"]
+
+
+def test_a_log_page_past_the_last_answers_a_documented_404(client_user: APIClient) -> None:
+    response = client_user.get("/api/dicom/logs/?page=99")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Invalid page."}
+    assert "404" in _schema(client_user)["paths"]["/api/dicom/logs/"]["get"]["responses"]

@@ -77,7 +77,7 @@ def account(request: pytest.FixtureRequest) -> User:
 
 @pytest.fixture
 def seeded(account: User, tmp_path: Path) -> dict[str, str]:
-    """Objects for the path parameters: a destination, the caller's import and a failed transfer."""
+    """Objects for the path parameters: a destination, the caller's import, a failed transfer (an audit entry)."""
     destination = Destination.objects.create(name="PACS", ae_title="PACS", host="127.0.0.1", port=11112)
     series = generate_series(tmp_path / "series", 2, patient_name="FUZZ^PATIENT", patient_id="FUZZ-0001")
     session = import_files(account, series.files)
@@ -89,7 +89,12 @@ def seeded(account: User, tmp_path: Path) -> dict[str, str]:
     )
     transfer.status = Status.FAILED
     transfer.save(update_fields=["status"])
-    return {"destinations": str(destination.pk), "transfers": str(transfer.pk), "imports": str(session.pk)}
+    return {
+        "destinations": str(destination.pk),
+        "transfers": str(transfer.pk),
+        "imports": str(session.pk),
+        "logs": str(transfer.pk),  # a transfer is an audit entry
+    }
 
 
 def _use_seeded(case: schemathesis.Case, seeded: dict[str, str]) -> None:
