@@ -17,12 +17,11 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import queue
 import re
+import select
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -187,7 +186,11 @@ def parse_report(text: str) -> list[InstanceOutcome]:
 
 
 class _Run:
-    """One dcmsend process, its output read line by line on a thread."""
+    """One dcmsend process; its output is read in large chunks by the caller's thread.
+
+    Reading line by line on a second thread cost 10-20 % of the throughput of a 1 GB series on two
+    cores (a wake-up per line, competing with dcmsend and the receiver for the CPU).
+    """
 
     def __init__(self, args: list[str]) -> None:
         self.process = subprocess.Popen(
@@ -197,33 +200,37 @@ class _Run:
             stdin=subprocess.DEVNULL,
             env=child_environment(),
             start_new_session=True,  # its own process group, so cancel can kill it all
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            bufsize=1,
+            bufsize=0,
         )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.reader = threading.Thread(target=self._read, name="dcmsend-output", daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
+        self.fd = self.process.stdout.fileno()
+        self.pending = b""
+
+    def lines(self, timeout: float) -> list[str] | None:
+        """The complete lines that arrived within ``timeout`` seconds; None at the end of output."""
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return []
+        chunk = os.read(self.fd, 1 << 16)
+        if not chunk:
+            rest, self.pending = self.pending, b""
+            return [rest.decode("utf-8", "replace")] if rest else None
+        *complete, self.pending = (self.pending + chunk).split(b"\n")
+        return [line.decode("utf-8", "replace").rstrip("\r") for line in complete]
 
     def kill(self) -> None:
         """Stop dcmsend and anything it started: SIGTERM to the group, then SIGKILL."""
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.process.wait()
+        assert self.process.stdout is not None
+        self.process.stdout.close()
 
 
 ProgressCallback = Callable[[int, int], bool]
@@ -271,7 +278,6 @@ def send_files(
             _follow(run, report, on_progress, tick)
         finally:
             run.kill()
-            run.reader.join(timeout=5)
         report.exit_code = run.process.returncode
         if report_file.exists() and report.failure not in (Failure.CANCELLED, Failure.TIMEOUT, Failure.ABORTED):
             report.instances = parse_report(report_file.read_text(errors="replace"))
@@ -292,41 +298,44 @@ def send_files(
 
 def _follow(run: _Run, report: SendReport, on_progress: ProgressCallback | None, tick: float) -> None:
     """Read dcmsend's output until it ends, a fatal condition, or a cancel."""
-    last_tick = 0.0
+    last_tick = time.monotonic()
     while True:
-        try:
-            line = run.lines.get(timeout=tick)
-        except queue.Empty:
-            line = ""
-        if line is None:
+        lines = run.lines(tick)
+        if lines is None:
             run.process.wait()
             return
-        if line:
-            response = _RESPONSE.search(line)
-            if response:
-                if _response_acknowledged(response.group("text")):
-                    report.acknowledged += 1
-                else:
-                    report.refused += 1
-            elif line.startswith("E: Failed receiving DIMSE response") or line.startswith(
-                "E: Failed sending C-STORE request"
-            ):
-                # The peer went silent or the association broke: the other instances would each
-                # wait for the DIMSE timeout. Stop now.
-                report.failure = Failure.TIMEOUT if "timeout" in line.lower() else Failure.ABORTED
-                report.detail = line[3:]
+        for line in lines:
+            if _consume(line, report):
                 return
-            elif "Peer aborted Association" in line:
-                report.failure, report.detail = Failure.ABORTED, line[3:]
-                return
-            else:
-                fatal = _FATAL.match(line)
-                if fatal:
-                    report.failure, report.detail = _classify_fatal(fatal.group("text")), fatal.group("text")
-                    return
         now = time.monotonic()
-        if on_progress is not None and (now - last_tick >= tick or line is None):
+        if on_progress is not None and now - last_tick >= tick:
             last_tick = now
             if not on_progress(report.acknowledged, report.refused):
                 report.failure, report.detail = Failure.CANCELLED, "cancelled"
                 return
+
+
+def _consume(line: str, report: SendReport) -> bool:
+    """Count one line of dcmsend's output into ``report``; True when the send must stop now."""
+    if "C-STORE Response" in line:
+        response = _RESPONSE.search(line)
+        if response:
+            if _response_acknowledged(response.group("text")):
+                report.acknowledged += 1
+            else:
+                report.refused += 1
+        return False
+    if line.startswith(("E: Failed receiving DIMSE response", "E: Failed sending C-STORE request")):
+        # The peer went silent or the association broke: the other instances would each wait for
+        # the DIMSE timeout. Stop now.
+        report.failure = Failure.TIMEOUT if "timeout" in line.lower() else Failure.ABORTED
+        report.detail = line[3:]
+        return True
+    if "Peer aborted Association" in line:
+        report.failure, report.detail = Failure.ABORTED, line[3:]
+        return True
+    fatal = _FATAL.match(line)
+    if fatal:
+        report.failure, report.detail = _classify_fatal(fatal.group("text")), fatal.group("text")
+        return True
+    return False
