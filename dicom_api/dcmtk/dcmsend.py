@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -137,6 +138,7 @@ def dcmsend_command(
         str(max(1, round(dimse_timeout))),
         "--create-report-file",
         str(report_file),
+        *(["--scan-directories"] if len(files) == 1 and files[0].is_dir() else []),
         host,
         str(port),
         *(str(path) for path in files),
@@ -167,8 +169,15 @@ def _classify_fatal(text: str) -> Failure:
     return Failure.OTHER
 
 
+_UNKNOWN_STATUS = re.compile(r"0x([0-9A-Fa-f]{4})")
+
+
 def _response_acknowledged(text: str) -> bool:
-    return text == "Success" or text.startswith("Warning")
+    if text == "Success" or text.startswith("Warning"):
+        return True
+    # DCMTK names some warnings "Unknown Status: 0x0001" (0x0107, 0x0116 too).
+    code = _UNKNOWN_STATUS.search(text)
+    return code is not None and is_success_or_warning(int(code.group(1), 16))
 
 
 def parse_report(text: str) -> list[InstanceOutcome]:
@@ -183,6 +192,29 @@ def parse_report(text: str) -> list[InstanceOutcome]:
         else:
             outcomes.append(InstanceOutcome(match.group("uid"), None, match.group("other") or "<not sent>"))
     return outcomes
+
+
+STALL_MARGIN = 10.0  # seconds of silence beyond DCMTK's own timeouts before dcmsend is called hung
+_MAX_FILE_ARGUMENT_BYTES = 1 << 20  # Linux allows 2 MiB of arguments and environment in all
+
+
+def _stage(files: Sequence[Path], folder: Path) -> Path:
+    """A folder of hard links (symbolic across file systems) to ``files``, for ``--scan-directories``."""
+    folder.mkdir()
+    for number, path in enumerate(files):
+        link = folder / f"{number:07d}.dcm"
+        try:
+            os.link(path, link)
+        except OSError:
+            link.symlink_to(path)
+    return folder
+
+
+def _die_with_parent(args: list[str]) -> list[str]:
+    """Run through util-linux's setpriv so dcmsend is killed if its worker dies (SIGKILL, OOM):
+    an orphan would go on sending while another worker sends the same series again."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *args] if setpriv else args
 
 
 class _Run:
@@ -261,6 +293,9 @@ def send_files(
         return report
     with tempfile.TemporaryDirectory(prefix="dcmsend-") as scratch:
         report_file = Path(scratch) / "report.txt"
+        if sum(len(str(path)) + 1 for path in files) > _MAX_FILE_ARGUMENT_BYTES:
+            # Too many files for one command line (E2BIG): dcmsend scans a folder of links instead.
+            files = [_stage(files, Path(scratch) / "files")]
         args = dcmsend_command(
             program=executable,
             calling_ae=calling_ae,
@@ -273,9 +308,15 @@ def send_files(
             report_file=report_file,
             files=files,
         )
-        run = _Run(args)
         try:
-            _follow(run, report, on_progress, tick)
+            run = _Run(_die_with_parent(args))
+        except OSError as e:
+            report.failure, report.detail = Failure.OTHER, f"dcmsend could not be started ({e.strerror})"
+            return report
+        # dcmsend writes a line per instance; longer silence than DCMTK's own timeouts is a hang.
+        stall = connect_timeout + acse_timeout + dimse_timeout + STALL_MARGIN
+        try:
+            _follow(run, report, on_progress, tick, stall)
         finally:
             run.kill()
         report.exit_code = run.process.returncode
@@ -296,9 +337,11 @@ def send_files(
     return report
 
 
-def _follow(run: _Run, report: SendReport, on_progress: ProgressCallback | None, tick: float) -> None:
-    """Read dcmsend's output until it ends, a fatal condition, or a cancel."""
-    last_tick = time.monotonic()
+def _follow(
+    run: _Run, report: SendReport, on_progress: ProgressCallback | None, tick: float, stall: float = 3600.0
+) -> None:
+    """Read dcmsend's output until it ends, a fatal condition, a cancel, or ``stall`` s of silence."""
+    last_tick = last_output = time.monotonic()
     while True:
         lines = run.lines(tick)
         if lines is None:
@@ -308,6 +351,12 @@ def _follow(run: _Run, report: SendReport, on_progress: ProgressCallback | None,
             if _consume(line, report):
                 return
         now = time.monotonic()
+        if lines:
+            last_output = now
+        elif now - last_output > stall:
+            report.failure = Failure.TIMEOUT
+            report.detail = f"dcmsend said nothing for {stall:.0f} s"
+            return
         if on_progress is not None and now - last_tick >= tick:
             last_tick = now
             if not on_progress(report.acknowledged, report.refused):
