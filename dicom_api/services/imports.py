@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import struct
+import time
 import uuid
 import zipfile
 import zlib
@@ -139,7 +140,9 @@ def import_record_failure(
     *, user: AbstractBaseUser | AnonymousUser, request: HttpRequest | None, message: str, details: dict[str, Any]
 ) -> TransferLog:
     """Audit an upload that imported nothing."""
-    logger.info("import refused for user %s: %s", user.pk, message)
+    # The message may name a client's file (often a patient's name): it goes to the audit entry,
+    # never to the application log.
+    logger.info("import refused for user %s (%s)", user.pk, details.get("status", "nothing importable"))
     return audit_record(
         action=Action.IMPORT,
         status=Status.FAILED,
@@ -547,4 +550,24 @@ def _remove_orphan_directories(now: datetime.datetime) -> int:
             continue
         _remove_directory(Path(entry.path))
         removed += 1
+    return removed
+
+
+def upload_temp_sweep(*, older_than: float = 12 * 3600) -> int:
+    """Remove upload temporary files left by a web process that was killed mid-request (a request
+    removes its own in any other case); returns how many were removed."""
+    folder = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    if not folder.is_dir():
+        return 0
+    limit = time.time() - older_than
+    removed = 0
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # another worker was first
+    if removed:
+        logger.info("removed %d abandoned upload file(s)", removed)
     return removed
