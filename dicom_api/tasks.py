@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 
 from django_tasks import task
 
 
 def worker_identity() -> str:
-    """Who is sending: host and process, unique among live workers."""
-    return f"{socket.gethostname()[:48]}:{os.getpid()}"
+    """Who is sending: host and process (for people), and a random part, so that one claim is
+    never mistaken for another, even in containers that share host names and process ids."""
+    return f"{socket.gethostname()[:38]}:{os.getpid()}:{secrets.token_hex(6)}"
 
 
 @task()

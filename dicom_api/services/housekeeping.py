@@ -12,6 +12,7 @@ def run_housekeeping() -> None:
     from dicom_api.services import imports, transfers
 
     imports.import_expire_all()
+    imports.upload_temp_sweep()
     transfers.transfer_recover_stale()
     transfers.transfer_requeue_lost()
     transfers.task_results_prune()

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import struct
+import time
 import uuid
 import zipfile
 import zlib
@@ -138,12 +139,10 @@ def import_create(*, owner: User, uploads: list[Upload], request: HttpRequest | 
 def import_record_failure(
     *, user: AbstractBaseUser | AnonymousUser, request: HttpRequest | None, message: str, details: dict[str, Any]
 ) -> TransferLog:
-    """Audit an upload that imported nothing.
-
-    The message goes to the audit entry only: it may name the client's file (a refused archive),
-    and file names never go into the application log.
-    """
-    logger.info("import refused for user %s (status %s)", user.pk, details.get("status", 400))
+    """Audit an upload that imported nothing."""
+    # The message may name a client's file (often a patient's name): it goes to the audit entry,
+    # never to the application log.
+    logger.info("import refused for user %s (%s)", user.pk, details.get("status", "nothing importable"))
     return audit_record(
         action=Action.IMPORT,
         status=Status.FAILED,
@@ -551,4 +550,24 @@ def _remove_orphan_directories(now: datetime.datetime) -> int:
             continue
         _remove_directory(Path(entry.path))
         removed += 1
+    return removed
+
+
+def upload_temp_sweep(*, older_than: float = 12 * 3600) -> int:
+    """Remove upload temporary files left by a web process that was killed mid-request (a request
+    removes its own in any other case); returns how many were removed."""
+    folder = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    if not folder.is_dir():
+        return 0
+    limit = time.time() - older_than
+    removed = 0
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # another worker was first
+    if removed:
+        logger.info("removed %d abandoned upload file(s)", removed)
     return removed

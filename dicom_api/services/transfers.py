@@ -105,6 +105,7 @@ def transfers_create(
     series_instance_uids: Sequence[str],
     destination_ids: Sequence[int],
     request: HttpRequest | None = None,
+    extra_details: dict[str, Any] | None = None,
 ) -> list[TransferLog]:
     """Validate a send request and queue one transfer per series × destination."""
     with transaction.atomic():
@@ -146,7 +147,7 @@ def transfers_create(
                 series_description=series[uid].series_description,
                 modality=series[uid].modality,
                 instance_count=series[uid].instance_count,
-                details={"import_id": str(import_session.pk), "attempts": []},
+                details={"import_id": str(import_session.pk), "attempts": [], **(extra_details or {})},
                 **destination_snapshot(destinations[pk]),
             )
             for uid in unique_series
@@ -160,27 +161,35 @@ def transfers_create(
 
 
 def transfer_retry(*, log: TransferLog, user: User, request: HttpRequest | None = None) -> TransferLog:
-    """Send a failed or cancelled transfer again, as a new transfer."""
-    if log.status not in (Status.FAILED, Status.CANCELLED):
-        raise TransferError(
-            f"Only a failed or cancelled transfer can be retried; this one is {log.status}.", status_code=409
-        )
-    if log.import_session_id is None:
-        raise TransferError(
-            "The import of this transfer has expired or was deleted; import the files again.", status_code=409
-        )
-    if log.destination_id is None:
-        raise TransferError("The destination of this transfer was deleted.", status_code=409)
-    created = transfers_create(
-        user=user,
-        import_id=log.import_session_id,
-        series_instance_uids=[log.series_instance_uid],
-        destination_ids=[log.destination_id],
-        request=request,
-    )
-    new = created[0]
-    new.details = {**new.details, "retry_of": log.pk}
-    new.save(update_fields=["details"])
+    """Send a failed or cancelled transfer again, as a new transfer (once: a double click makes one)."""
+    with transaction.atomic():
+        log = TransferLog.objects.select_for_update().get(pk=log.pk)
+        if log.status not in (Status.FAILED, Status.CANCELLED):
+            raise TransferError(
+                f"Only a failed or cancelled transfer can be retried; this one is {log.status}.", status_code=409
+            )
+        retried_by = (log.details or {}).get("retried_by")
+        if retried_by:
+            raise TransferError(f"This transfer was already retried as transfer {retried_by}.", status_code=409)
+        if log.import_session_id is None:
+            raise TransferError(
+                "The import of this transfer has expired or was deleted; import the files again.", status_code=409
+            )
+        if log.destination_id is None:
+            raise TransferError("The destination of this transfer was deleted.", status_code=409)
+        try:
+            (new,) = transfers_create(
+                user=user,
+                import_id=log.import_session_id,
+                series_instance_uids=[log.series_instance_uid],
+                destination_ids=[log.destination_id],
+                request=request,
+                extra_details={"retry_of": log.pk},
+            )
+        except TransferError as e:  # the import or destination changed since: a conflict, not bad input
+            raise TransferError(e.message, status_code=409) from e
+        log.details = {**(log.details or {}), "retried_by": new.pk}
+        log.save(update_fields=["details"])
     return new
 
 
@@ -238,8 +247,11 @@ def _claim(log_id: int, worker_id: str) -> TransferLog | None:
             destination_id=destination.pk, status=Status.SENDING, heartbeat_at__gte=_stale_before()
         ).count()
         if busy >= settings.TRANSFER_MAX_CONCURRENT_PER_DESTINATION:
-            # Every slot of this destination is taken: look again shortly.
-            _enqueue_on_commit(log.pk, delay=0.5 + random.random())
+            # Every slot of this destination is taken: look again later, the later the more
+            # transfers wait for it (so a long queue does not turn into a busy poll of the database).
+            waiting = TransferLog.objects.filter(destination_id=destination.pk, status=Status.PENDING).count()
+            delay = min(10.0, 0.5 + 0.05 * waiting) * (1 + random.random())  # jitter
+            _enqueue_on_commit(log.pk, delay=delay)
             return None
         now = timezone.now()
         TransferLog.objects.filter(pk=log.pk, status=Status.PENDING).update(
@@ -347,7 +359,16 @@ def _send(destination: Destination, files: list[Path], progress: dcmsend.Progres
     if report.failure is dcmsend.Failure.ASSOCIATION_REJECTED:
         # dcmsend does not say why (unless in debug mode, too verbose for big series): ask the
         # peer once more with a C-ECHO, which reports the reason of the rejection.
-        diagnosis = echo(ae_title=destination.ae_title, host=destination.host, port=destination.port)
+        # Short timeouts: this runs without a heartbeat, well inside TRANSFER_STALE_AFTER.
+        limit = max(1.0, min(settings.DICOM_ACSE_TIMEOUT, settings.TRANSFER_STALE_AFTER / 4))
+        diagnosis = echo(
+            ae_title=destination.ae_title,
+            host=destination.host,
+            port=destination.port,
+            connect_timeout=min(settings.DICOM_CONNECT_TIMEOUT, limit),
+            acse_timeout=limit,
+            dimse_timeout=limit,
+        )
         if diagnosis.category is EchoCategory.REJECTED:
             report.detail = diagnosis.message
             if "transient" in diagnosis.message.lower():
@@ -385,11 +406,11 @@ def _record_outcome(log: TransferLog, report: dcmsend.SendReport, worker_id: str
             logger.info(
                 "transfer %s: success, %d instance(s) in %.2f s", log.pk, report.acknowledged, report.duration_s
             )
+        else:
+            _record_after_cancel(log, report, counts)
         return
     if report.failure is dcmsend.Failure.CANCELLED:
-        # The row is already "cancelled" (or was taken over); record what got through.
-        TransferLog.objects.filter(pk=log.pk, status=Status.CANCELLED).update(**counts)
-        logger.info("transfer %s: stopped after cancel (%d acknowledged)", log.pk, report.acknowledged)
+        _record_after_cancel(log, report, counts)
         return
     assert report.failure is not None
     message = failure_message(report, log)
@@ -401,10 +422,32 @@ def _record_outcome(log: TransferLog, report: dcmsend.SendReport, worker_id: str
         with transaction.atomic():
             if _finish(log, Status.PENDING, retry_message, owner=worker_id, **counts):
                 _enqueue_on_commit(log.pk, delay=delay)
+            else:
+                _record_after_cancel(log, report, counts)
         logger.info("transfer %s: %s, retry in %g s", log.pk, report.failure.value, delay)
         return
-    _finish(log, Status.FAILED, message, owner=worker_id, **counts)
+    if not _finish(log, Status.FAILED, message, owner=worker_id, **counts):
+        _record_after_cancel(log, report, counts)
     logger.info("transfer %s: failed (%s) after %d attempt(s)", log.pk, report.failure.value, log.attempt)
+
+
+def _record_after_cancel(log: TransferLog, report: dcmsend.SendReport, counts: dict[str, Any]) -> None:
+    """The transfer was cancelled while this attempt ran: keep ``cancelled``, but record what got
+    through (a user must not believe nothing reached the PACS when it all did)."""
+    fields = dict(counts)
+    if report.success:
+        fields["error_message"] = (
+            f"Cancelled by the user, but all {report.total} instances had already been stored by the destination."
+        )
+    elif report.acknowledged:
+        fields["error_message"] = (
+            f"Cancelled by the user; {report.acknowledged} of {report.total} instances had been stored."
+        )
+    # A retry of the cancelled transfer may have been recorded meanwhile: leave that row alone then.
+    TransferLog.objects.filter(pk=log.pk, status=Status.CANCELLED).exclude(details__has_key="retried_by").update(
+        **fields
+    )
+    logger.info("transfer %s: stopped after cancel (%d acknowledged)", log.pk, report.acknowledged)
 
 
 def failure_message(report: dcmsend.SendReport, log: TransferLog) -> str:
@@ -470,15 +513,15 @@ def transfer_recover_stale() -> int:
         ]
         with transaction.atomic():
             if log.attempt < settings.TRANSFER_MAX_ATTEMPTS:
-                done = TransferLog.objects.filter(pk=log.pk, status=Status.SENDING, worker_id=log.worker_id).update(
-                    status=Status.PENDING, error_message=message + " Queued again.", details=details, worker_id=""
-                )
+                done = TransferLog.objects.filter(
+                    pk=log.pk, status=Status.SENDING, worker_id=log.worker_id, heartbeat_at=log.heartbeat_at
+                ).update(status=Status.PENDING, error_message=message + " Queued again.", details=details, worker_id="")
                 if done:
                     _enqueue_on_commit(log.pk)
             else:
-                done = TransferLog.objects.filter(pk=log.pk, status=Status.SENDING, worker_id=log.worker_id).update(
-                    status=Status.FAILED, error_message=message, details=details, completed_at=timezone.now()
-                )
+                done = TransferLog.objects.filter(
+                    pk=log.pk, status=Status.SENDING, worker_id=log.worker_id, heartbeat_at=log.heartbeat_at
+                ).update(status=Status.FAILED, error_message=message, details=details, completed_at=timezone.now())
         if done:
             recovered += 1
             logger.warning("transfer %s: worker %s lost; recovered", log.pk, log.worker_id)
@@ -487,29 +530,50 @@ def transfer_recover_stale() -> int:
 
 def transfer_requeue_lost(*, older_than: float = 60.0) -> int:
     """Pending transfers that no queued job will ever run (the web process died between its commit
-    and the enqueue, or someone pruned the queue): queue them again."""
+    and the enqueue, or the job's worker died): queue them again.
+
+    Several workers run this at once: each lost row is locked (``skip_locked``) by the one that
+    queues it, and the queue is read after the lock, so one transfer is never queued twice.
+    """
     from django_tasks_db.models import DBTaskResult
 
+    from dicom_api.models import WorkerHeartbeat
     from dicom_api.tasks import send_transfer
 
-    waiting: set[int] = set()
-    for args_kwargs in DBTaskResult.objects.filter(
-        task_path=send_transfer.module_path, status__in=["READY", "RUNNING"]
-    ).values_list("args_kwargs", flat=True):
-        args = (args_kwargs or {}).get("args") or []
-        if args and isinstance(args[0], int):
-            waiting.add(args[0])
-    lost = list(
-        TransferLog.objects.filter(
-            action=Action.SEND, status=Status.PENDING, timestamp__lt=timezone.now() - timedelta(seconds=older_than)
+    now = timezone.now()
+    live_workers = set(
+        WorkerHeartbeat.objects.filter(last_seen__gte=now - timedelta(seconds=settings.WORKER_STALE_AFTER)).values_list(
+            "worker_id", flat=True
         )
-        .exclude(pk__in=waiting)
-        .values_list("pk", flat=True)
     )
-    for pk in lost:
-        _enqueue(pk)
-        logger.warning("transfer %s: no job was queued for it; queued again", pk)
-    return len(lost)
+    # A job claimed by a worker that died stays RUNNING in django-tasks-db for ever: fail it.
+    for task_id, worker_ids in DBTaskResult.objects.filter(
+        task_path=send_transfer.module_path, status="RUNNING", started_at__lt=now - timedelta(seconds=older_than)
+    ).values_list("id", "worker_ids"):
+        if not set(worker_ids or []) & live_workers:
+            DBTaskResult.objects.filter(id=task_id, status="RUNNING").update(status="FAILED", finished_at=now)
+    requeued = 0
+    with transaction.atomic():
+        lost = list(
+            TransferLog.objects.select_for_update(skip_locked=True)
+            .filter(action=Action.SEND, status=Status.PENDING, timestamp__lt=now - timedelta(seconds=older_than))
+            .values_list("pk", flat=True)
+        )
+        if not lost:
+            return 0
+        waiting: set[int] = set()
+        for args_kwargs in DBTaskResult.objects.filter(
+            task_path=send_transfer.module_path, status__in=["READY", "RUNNING"]
+        ).values_list("args_kwargs", flat=True):
+            args = (args_kwargs or {}).get("args") or []
+            if args and isinstance(args[0], int):
+                waiting.add(args[0])
+        for pk in lost:
+            if pk not in waiting:
+                _enqueue(pk)  # inside the transaction: committed with the lock's release
+                requeued += 1
+                logger.warning("transfer %s: no job was queued for it; queued again", pk)
+    return requeued
 
 
 def task_results_prune(*, older_than: float = 7 * 86400) -> int:

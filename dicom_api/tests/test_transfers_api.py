@@ -320,3 +320,75 @@ def test_housekeeping_fails_a_stale_transfer_after_the_last_attempt(user: User, 
     assert "stopped responding" in exhausted.error_message
     assert exhausted.completed_at is not None
     assert retried.details["attempts"][-1]["outcome"] == "worker_lost"
+
+
+def test_retry_twice_makes_one_new_transfer(
+    client_user: APIClient, user: User, imported: ImportSession, series: GeneratedSeries, destination: Destination
+) -> None:
+    failed = make_transfer(user, Status.FAILED, import_session=imported, destination=destination)
+    failed.series_instance_uid = series.series_instance_uid
+    failed.save()
+    first = client_user.post(f"/api/dicom/transfers/{failed.pk}/retry/")
+    assert first.status_code == 202
+    second = client_user.post(f"/api/dicom/transfers/{failed.pk}/retry/")
+    assert second.status_code == 409
+    assert "already retried" in second.json()["detail"]
+    assert TransferLog.objects.filter(action=Action.SEND).count() == 2
+
+
+def test_retry_to_a_destination_disabled_since_is_409(
+    client_user: APIClient, user: User, imported: ImportSession, series: GeneratedSeries, destination: Destination
+) -> None:
+    failed = make_transfer(user, Status.FAILED, import_session=imported, destination=destination)
+    failed.series_instance_uid = series.series_instance_uid
+    failed.save()
+    destination.enabled = False
+    destination.save()
+    response = client_user.post(f"/api/dicom/transfers/{failed.pk}/retry/")
+    assert response.status_code == 409
+    assert "disabled" in response.json()["detail"]
+
+
+def test_housekeeping_fails_the_job_of_a_dead_worker_and_requeues_its_transfer(user: User) -> None:
+    from datetime import timedelta
+
+    from dicom_api.services.transfers import transfer_requeue_lost
+    from dicom_api.tasks import send_transfer
+
+    log = make_transfer(user, Status.PENDING)
+    TransferLog.objects.filter(pk=log.pk).update(timestamp=timezone.now() - timedelta(minutes=5))
+    result = send_transfer.enqueue(log.pk)
+    DBTaskResult.objects.filter(id=result.id).update(
+        status="RUNNING", worker_ids=["dead-worker"], started_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert transfer_requeue_lost() == 1
+    assert DBTaskResult.objects.get(id=result.id).status == "FAILED"
+    assert DBTaskResult.objects.filter(status="READY").count() == 1
+
+
+def test_housekeeping_removes_abandoned_upload_files(settings: Any, tmp_path: Path) -> None:
+    import os
+    import time
+
+    from dicom_api.services.imports import upload_temp_sweep
+
+    folder = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    old, fresh = folder / "old.upload", folder / "fresh.upload"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(old, (time.time() - 13 * 3600,) * 2)
+    assert upload_temp_sweep() == 1
+    assert (old.exists(), fresh.exists()) == (False, True)
+
+
+def test_a_send_that_completed_as_the_user_cancelled_says_so(user: User) -> None:
+    from dicom_api.dcmtk.dcmsend import SendReport
+    from dicom_api.services.transfers import _record_outcome
+
+    log = make_transfer(user, Status.SENDING, attempt=1, worker_id="w:1:abc")
+    TransferLog.objects.filter(pk=log.pk).update(status=Status.CANCELLED, error_message="Cancelled by the user.")
+    _record_outcome(log, SendReport(total=10, acknowledged=10), "w:1:abc")
+    log.refresh_from_db()
+    assert (log.status, log.instances_sent) == ("cancelled", 10)
+    assert "all 10 instances had already been stored" in log.error_message
+    assert log.details["attempts"][-1]["outcome"] == "success"

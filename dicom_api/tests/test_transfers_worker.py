@@ -3,6 +3,7 @@ and the tests assert on what the peers received, by SOP Instance UID."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -307,6 +308,10 @@ def test_a_worker_killed_mid_send_is_replaced_and_the_transfer_completes(
             time.sleep(0.05)
         pool.kill(doomed)
         assert TransferLog.objects.get(pk=log_id).status == "sending"
+        # Its dcmsend died with it (no orphan goes on sending beside the next attempt).
+        time.sleep(0.5)
+        orphans = subprocess.run(["pgrep", "-f", str(session.directory)], capture_output=True, text=True).stdout
+        assert orphans == ""
         pool.start(1)
         (log,) = wait_for([log_id], {"success", "failed"}, timeout=60)
         assert set(peer.received) == set(series.sop_instance_uids)

@@ -1,0 +1,122 @@
+"""The dcmsend wrapper alone, against real receivers: paths the worker tests don't reach."""
+
+from __future__ import annotations
+
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dicom_api.dcmtk import dcmsend
+from testsupport.dicom_data import generate_series
+from testsupport.fault_scp import fault_scp
+from testsupport.peers import LOOPBACK, storescp
+
+TIMEOUTS = {"connect_timeout": 2, "acse_timeout": 2, "dimse_timeout": 2}
+
+
+def test_a_series_too_long_for_one_command_line_goes_through_a_folder_of_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    series = generate_series(tmp_path / "src", 30)
+    monkeypatch.setattr(dcmsend, "_MAX_FILE_ARGUMENT_BYTES", 100)
+    with storescp(tmp_path / "rx") as scp:
+        report = dcmsend.send_files(
+            files=series.files, called_ae=scp.ae_title, host=LOOPBACK, port=scp.port, calling_ae="US", **TIMEOUTS
+        )
+        assert set(scp.received()) == set(series.sop_instance_uids)
+    assert (report.success, report.acknowledged, len(report.instances)) == (True, 30, 30)
+
+
+def test_a_program_that_hangs_silently_is_stopped_as_a_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    series = generate_series(tmp_path / "src", 2)
+    silent = tmp_path / "silent-dcmsend"
+    silent.write_text("#!/bin/sh\nexec sleep 60\n")
+    silent.chmod(silent.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(dcmsend, "STALL_MARGIN", 0.5)
+    started = time.monotonic()
+    report = dcmsend.send_files(
+        files=series.files,
+        called_ae="ANY",
+        host=LOOPBACK,
+        port=104,
+        calling_ae="US",
+        program=str(silent),
+        connect_timeout=1,
+        acse_timeout=1,
+        dimse_timeout=1,
+        tick=0.1,
+    )
+    assert report.failure is dcmsend.Failure.TIMEOUT
+    assert "said nothing" in report.detail
+    assert time.monotonic() - started < 6
+
+
+@pytest.mark.parametrize(
+    "text, acknowledged",
+    [
+        ("Success", True),
+        ("Warning: CoercionOfDataElements", True),
+        ("Unknown Status: 0x0001", True),
+        ("Unknown Status: 0xB007", True),
+        ("Refused: OutOfResources", False),
+        ("Unknown Status: 0xC123", False),
+        ("Error: CannotUnderstand", False),
+    ],
+)
+def test_dimse_statuses_are_classified_as_dcmtk_prints_them(text: str, acknowledged: bool) -> None:
+    assert dcmsend._response_acknowledged(text) is acknowledged
+
+
+def test_the_command_line_never_puts_a_user_value_where_an_option_goes(tmp_path: Path) -> None:
+    files = [tmp_path / "a.dcm"]
+    args = dcmsend.dcmsend_command(
+        program="/usr/bin/dcmsend",
+        calling_ae="US",
+        called_ae=' A"B* ',
+        host="pacs-1.example.org",
+        port=11112,
+        connect_timeout=1,
+        acse_timeout=1,
+        dimse_timeout=1,
+        report_file=tmp_path / "r.txt",
+        files=files,
+    )
+    # AE titles only as values of their options; host, port, then files last.
+    assert args[args.index("--call") + 1] == 'A"B*'
+    assert args[args.index("--aetitle") + 1] == "US"
+    assert args[-3:] == ["pacs-1.example.org", "11112", str(files[0])]
+    for bad in ("-h", "+tls", "@/etc/passwd"):
+        with pytest.raises(Exception, match="begin with"):
+            dcmsend.dcmsend_command(
+                program="/usr/bin/dcmsend",
+                calling_ae="US",
+                called_ae=bad,
+                host="h",
+                port=1,
+                connect_timeout=1,
+                acse_timeout=1,
+                dimse_timeout=1,
+                report_file=tmp_path / "r.txt",
+                files=files,
+            )
+
+
+def test_a_refusal_after_a_warning_is_counted_exactly(tmp_path: Path) -> None:
+    series = generate_series(tmp_path / "src", 6)
+    progress: list[Any] = []
+    with fault_scp("PICKY", refuse={series.sop_instance_uids[2]}) as peer:
+        report = dcmsend.send_files(
+            files=series.files,
+            called_ae="PICKY",
+            host=LOOPBACK,
+            port=peer.port,
+            calling_ae="US",
+            on_progress=lambda a, r: progress.append((a, r)) or True,
+            tick=0.05,
+            **TIMEOUTS,
+        )
+    assert (report.acknowledged, report.refused, report.failure) == (5, 1, dcmsend.Failure.INSTANCES_REFUSED)
+    assert [o.sop_instance_uid for o in report.instances if not o.acknowledged] == [series.sop_instance_uids[2]]
