@@ -42,8 +42,14 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# On PostgreSQL a queued job wakes the workers at once (LISTEN/NOTIFY), so they poll rarely; on
+# SQLite they poll every 50 ms.
+case "${DATABASE_URL:-}" in
+  postgres*) interval=1 ;;
+  *) interval=0.05 ;;
+esac
 for _ in $(seq 1 "$WORKERS"); do
-  $py manage.py db_worker --no-reload --interval 0.05 --no-startup-delay -v 0 &
+  $py manage.py db_worker --no-reload --interval "$interval" --no-startup-delay -v 0 &
   pids+=($!)
 done
 .venv/bin/gunicorn dicom_transfer.wsgi:application \

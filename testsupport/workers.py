@@ -55,12 +55,20 @@ class Workers:
         }
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self, count: int = 1) -> list[subprocess.Popen[bytes]]:
+    def start(self, count: int = 1, *, interval: float = 0.05) -> list[subprocess.Popen[bytes]]:
         started = []
         for _ in range(count):
             log = (self.data_dir / f"worker-{len(self.processes)}.log").open("wb")
             process = subprocess.Popen(
-                [sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.05", "--no-startup-delay"],
+                [
+                    sys.executable,
+                    "manage.py",
+                    "db_worker",
+                    "--no-reload",
+                    "--interval",
+                    str(interval),
+                    "--no-startup-delay",
+                ],
                 cwd=ROOT,
                 env=self.environment,
                 stdout=log,

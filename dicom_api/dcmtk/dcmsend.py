@@ -248,7 +248,7 @@ class _Run:
             rest, self.pending = self.pending, b""
             return [rest.decode("utf-8", "replace")] if rest else None
         *complete, self.pending = (self.pending + chunk).split(b"\n")
-        return [line.decode("utf-8", "replace").rstrip("\r") for line in complete]
+        return b"\n".join(complete).decode("utf-8", "replace").split("\n") if complete else []
 
     def kill(self) -> None:
         """Stop dcmsend and anything it started: SIGTERM to the group, then SIGKILL."""
@@ -320,7 +320,13 @@ def send_files(
         finally:
             run.kill()
         report.exit_code = run.process.returncode
-        if report_file.exists() and report.failure not in (Failure.CANCELLED, Failure.TIMEOUT, Failure.ABORTED):
+        clean = report.failure is None and report.refused == 0 and report.acknowledged == report.total
+        if (
+            not clean
+            and report_file.exists()
+            and report.failure not in (Failure.CANCELLED, Failure.TIMEOUT, Failure.ABORTED)
+        ):
+            # Something went wrong: the report says exactly which instance got which status.
             report.instances = parse_report(report_file.read_text(errors="replace"))
     if report.instances:
         # The report is exact: recount from it.

@@ -42,6 +42,7 @@ from dicom_api.models import (
     Status,
     TransferLog,
 )
+from dicom_api.wakeup import notify_workers
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,7 @@ def _enqueue(log_id: int, delay: float = 0.0) -> None:
         send_transfer.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(log_id)
     else:
         send_transfer.enqueue(log_id)
+        notify_workers()
 
 
 def _enqueue_on_commit(log_id: int, delay: float = 0.0) -> None:

@@ -391,3 +391,23 @@ def test_import_through_the_api_then_send_to_storescp(
     assert (status["status"], status["progress"], status["instances_sent"]) == ("success", 100, 20)
     # The import is kept while the transfer is in flight, and can be deleted once it is done.
     assert client_user.delete(f"/api/dicom/imports/{session.pk}/").status_code == 204
+
+
+def test_an_idle_worker_is_woken_at_once_by_a_new_transfer(
+    small_series: tuple[GeneratedSeries, ImportSession], client_user: APIClient, tmp_path: Path, transactional_db: None
+) -> None:
+    series, session = small_series
+    pool = Workers(tmp_path)
+    pool.start(1, interval=30)  # it would poll only every 30 s: only the NOTIFY can wake it
+    try:
+        with fault_scp("WAKE") as peer:
+            target = destination("wake", "WAKE", peer.port)
+            time.sleep(2)  # the worker has polled once and sleeps
+            started = time.monotonic()
+            (log_id,) = send(client_user, session, [series.series_instance_uid], [target])
+            wait_for([log_id], {"sending", "success"}, timeout=10)
+            assert time.monotonic() - started < 2
+            (log,) = wait_for([log_id], {"success", "failed"})
+        assert log.status == "success"
+    finally:
+        pool.stop()

@@ -19,7 +19,10 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
+from django_tasks_db.management.commands import db_worker as db_worker_module
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
+
+from dicom_api.wakeup import make_worker_wakeable
 
 logger = logging.getLogger("dicom_api.worker")
 
@@ -62,11 +65,14 @@ class Command(DbWorkerCommand):
         worker_id: str = options["worker_id"]
         beat = _Beat(worker_id)
         beat.start()
+        listener = make_worker_wakeable(db_worker_module)
         logger.info("worker %s started (pid %s)", worker_id, os.getpid())
         try:
             super().handle(*args, **options)
         finally:
             beat.stopped.set()
+            if listener is not None:
+                listener.close()
             from dicom_api.models import WorkerHeartbeat
 
             try:
