@@ -172,15 +172,22 @@ export async function upload(path, formData, onProgress) {
 
 export async function logout() {
   try {
-    if (sessionStorage.getItem(REFRESH_KEY) !== null) {
+    // A silent refresh running for another request would rotate the token under us: wait for it.
+    if (refreshing) await refreshing.catch(() => {});
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const refresh = sessionStorage.getItem(REFRESH_KEY);
+      if (refresh === null) break;
       // The refresh token is read when the request is sent: a silent refresh may rotate it first.
-      await withFreshToken((token) =>
+      const response = await withFreshToken((token) =>
         fetch("/api/auth/logout/", {
           method: "POST",
           headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
           body: JSON.stringify({ refresh: sessionStorage.getItem(REFRESH_KEY) }),
         }),
       );
+      // Done, unless the token was rotated while the request was on its way (it then answers
+      // 400 for the old one): blacklist the new one too.
+      if (response.ok || sessionStorage.getItem(REFRESH_KEY) === refresh) break;
     }
   } catch {
     // Signed out locally all the same; the server-side token expires on its own.
