@@ -39,6 +39,16 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listens on {LOOPBACK}:{port} after {timeout} s")
 
 
+def stop(process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class Received:
     """What a receiver got: SOP Instance UID → transfer syntax UID."""
@@ -87,12 +97,7 @@ def storescp(directory: Path, ae_title: str = "STORESCP", *, extra_args: list[st
         wait_for_port(port)
         yield StoreSCP(ae_title, port, directory, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=10)
 
 
 @dataclass
@@ -179,12 +184,7 @@ def orthanc(
         wait_for_port(dicom_port, timeout=60)
         yield Orthanc(ae_title, dicom_port, http_port, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)
 
 
 @contextlib.contextmanager
