@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
@@ -47,13 +47,6 @@ def stop(process: subprocess.Popen[bytes], *, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-@dataclass
-class Received:
-    """What a receiver got: SOP Instance UID → transfer syntax UID."""
-
-    instances: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
