@@ -4,7 +4,8 @@ Why dcmsend and not storescu: dcmsend proposes, for every file, a presentation c
 transfer syntax the file is encoded in (JPEG, JPEG-LS, JPEG 2000, RLE, deflate...), and falls back
 to decompressing lossless files if the peer refuses that syntax. storescu proposes uncompressed
 syntaxes unless told one compressed syntax for the whole run, and fails every other compressed
-file. Both move instances at the same speed (docs/benchmarks.md, "dcmsend or storescu").
+file. Both move instances at the same speed (docs/transfers.md, "dcmsend, not storescu"; the raw
+figures of both are in docs/benchmarks.md).
 
 The outcome is read from dcmsend's output while it runs (each ``Received C-STORE Response`` is one
 instance acknowledged or refused) and, at the end, from its detailed report file, which names
