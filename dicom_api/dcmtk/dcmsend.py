@@ -8,8 +8,8 @@ file. Both move instances at the same speed (docs/transfers.md, "dcmsend, not st
 figures of both are in docs/benchmarks.md).
 
 The outcome is read from dcmsend's output while it runs (each ``Received C-STORE Response`` is one
-instance acknowledged or refused) and, at the end, from its detailed report file, which names
-every SOP instance with its DIMSE status. The exit code is not trusted: dcmsend exits 0 after
+instance acknowledged or refused) and, when not every instance was acknowledged, from its detailed
+report file, which names every SOP instance with its DIMSE status. The exit code is not trusted: dcmsend exits 0 after
 refusals and aborts.
 """
 
