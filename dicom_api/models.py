@@ -161,9 +161,11 @@ class TransferLog(models.Model):
 
     @property
     def progress(self) -> int:
+        """Percent done: while sending, of the instances answered (stored or refused); otherwise, of
+        the instances the destination stored (a failed transfer that never connected is at 0 %)."""
         if not self.instance_count:
             return 100 if self.status == Status.SUCCESS else 0
-        done = self.instances_sent + self.instances_failed
+        done = self.instances_sent + (self.instances_failed if self.status == Status.SENDING else 0)
         return min(100, int(done * 100 / self.instance_count))
 
 

@@ -27,7 +27,17 @@ class TransferCreatedSerializer(serializers.ModelSerializer[TransferLog]):
 
     class Meta:
         model = TransferLog
-        fields = ["id", "series_instance_uid", "destination", "status", "instance_count"]
+        fields = [
+            "id",
+            "series_instance_uid",
+            "series_description",
+            "modality",
+            "patient_name",
+            "patient_id",
+            "destination",
+            "status",
+            "instance_count",
+        ]
 
 
 class TransferStatusSerializer(serializers.ModelSerializer[TransferLog]):
@@ -42,6 +52,8 @@ class TransferStatusSerializer(serializers.ModelSerializer[TransferLog]):
             "series_instance_uid",
             "series_description",
             "modality",
+            "patient_name",
+            "patient_id",
             "destination",
             "instance_count",
             "instances_sent",

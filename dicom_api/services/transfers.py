@@ -120,7 +120,8 @@ def transfers_create(
         missing = [uid for uid in unique_series if uid not in series]
         if missing:
             raise TransferError(
-                f"{len(missing)} of the series are not in this import: {', '.join(missing[:5])}",
+                f"{len(missing)} of the series {'is' if len(missing) == 1 else 'are'} not in this import: "
+                f"{', '.join(missing[:5])}",
                 field="series_instance_uids",
             )
         destinations = {d.pk: d for d in Destination.objects.filter(pk__in=unique_destinations)}
@@ -405,7 +406,10 @@ def _record_outcome(log: TransferLog, report: dcmsend.SendReport, worker_id: str
             for o in report.instances
             if o.status is not None and not o.acknowledged
         ][:1000]
+    # A final failure counts every instance not stored; a transfer that will be tried again, or
+    # was cancelled, counts only those the destination refused.
     counts = {"instances_sent": report.acknowledged, "instances_failed": failed, "details": details}
+    interim = {**counts, "instances_failed": report.refused}
 
     if report.success:
         if _finish(log, Status.SUCCESS, "", owner=worker_id, **counts):
@@ -413,10 +417,10 @@ def _record_outcome(log: TransferLog, report: dcmsend.SendReport, worker_id: str
                 "transfer %s: success, %d instance(s) in %.2f s", log.pk, report.acknowledged, report.duration_s
             )
         else:
-            _record_after_cancel(log, report, counts)
+            _record_after_cancel(log, report, interim)
         return
     if report.failure is dcmsend.Failure.CANCELLED:
-        _record_after_cancel(log, report, counts)
+        _record_after_cancel(log, report, interim)
         return
     assert report.failure is not None
     message = failure_message(report, log)
@@ -426,14 +430,14 @@ def _record_outcome(log: TransferLog, report: dcmsend.SendReport, worker_id: str
             f"{message} Attempt {log.attempt} of {settings.TRANSFER_MAX_ATTEMPTS}; trying again in {delay:g} s."
         )
         with transaction.atomic():
-            if _finish(log, Status.PENDING, retry_message, owner=worker_id, **counts):
+            if _finish(log, Status.PENDING, retry_message, owner=worker_id, **interim):
                 _enqueue_on_commit(log.pk, delay=delay)
             else:
-                _record_after_cancel(log, report, counts)
+                _record_after_cancel(log, report, interim)
         logger.info("transfer %s: %s, retry in %g s", log.pk, report.failure.value, delay)
         return
     if not _finish(log, Status.FAILED, message, owner=worker_id, **counts):
-        _record_after_cancel(log, report, counts)
+        _record_after_cancel(log, report, interim)
     logger.info("transfer %s: failed (%s) after %d attempt(s)", log.pk, report.failure.value, log.attempt)
 
 

@@ -392,3 +392,13 @@ def test_a_send_that_completed_as_the_user_cancelled_says_so(user: User) -> None
     assert (log.status, log.instances_sent) == ("cancelled", 10)
     assert "all 10 instances had already been stored" in log.error_message
     assert log.details["attempts"][-1]["outcome"] == "success"
+
+
+def test_progress_counts_stored_instances_once_a_transfer_is_not_sending(client_user: APIClient, user: User) -> None:
+    never_connected = make_transfer(user, Status.FAILED, instances_sent=0, instances_failed=10)
+    half = make_transfer(user, Status.FAILED, instances_sent=5, instances_failed=5)
+    waiting = make_transfer(user, Status.PENDING, attempt=1, instances_sent=0, instances_failed=0)
+    ids = ",".join(str(log.pk) for log in (never_connected, half, waiting))
+    transfers = client_user.get(f"/api/dicom/status/?ids={ids}").json()["transfers"]
+    assert [t["progress"] for t in transfers] == [0, 50, 0]
+    assert transfers[0]["patient_name"] == ""

@@ -56,10 +56,13 @@ export function formatDateTime(iso) {
 
 // DICOM person names: "DOE^JANE" reads "DOE, JANE".
 export function personName(name) {
-  if (!name) return "(no name)";
-  const [family, given, middle, prefix, suffix] = String(name).split("=")[0].split("^");
+  const [family, given, middle, prefix, suffix] = String(name || "")
+    .split("=")[0]
+    .split("^")
+    .map((part) => part.trim());
   const rest = [prefix, given, middle, suffix].filter(Boolean).join(" ");
-  return rest ? `${family}, ${rest}` : family;
+  if (!family && !rest) return "(no name)"; // empty, or only separators such as "^^^^"
+  return family && rest ? `${family}, ${rest}` : family || rest;
 }
 
 export function announce(text) {

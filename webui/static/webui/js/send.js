@@ -293,7 +293,7 @@ function syncChecks() {
   const selected = Array.from(state.selected).map((uid) => state.seriesByUid.get(uid));
   const instances = selected.reduce((sum, s) => sum + s.instance_count, 0);
   $("#selection-summary").textContent = selected.length
-    ? `${selected.length} series selected (${instances} instances, ${formatBytes(selected.reduce((sum, s) => sum + s.size_bytes, 0))}).`
+    ? `${selected.length} series selected (${instances} ${instances === 1 ? "instance" : "instances"}, ${formatBytes(selected.reduce((sum, s) => sum + s.size_bytes, 0))}).`
     : "No series selected.";
   updateSendButton();
 }
@@ -386,7 +386,10 @@ async function send() {
       },
     });
     addTransfers(answer.transfers);
-    announce(`${answer.transfers.length} transfers queued.`);
+    // The series are on their way: clear the choice, so a second click can't send them again.
+    state.selected.clear();
+    syncChecks();
+    announce(`${answer.transfers.length} ${answer.transfers.length === 1 ? "transfer" : "transfers"} queued.`);
   } catch (error) {
     setText($("#send-error"), error.message);
   } finally {
@@ -449,7 +452,12 @@ function renderTransfer(entry) {
   const t = entry.data;
   const { bar, progressText, status, error, actions } = entry.parts;
   const seriesCell = entry.row.querySelector(".series-cell");
-  seriesCell.textContent = `${t.series_description || "(no description)"}${t.modality ? ` (${t.modality})` : ""}`;
+  // Whose series: with several patients uploaded, the description alone does not tell.
+  seriesCell.replaceChildren(
+    h("span", { class: "patient" }, personName(t.patient_name)),
+    " · ",
+    `${t.series_description || "(no description)"}${t.modality ? ` (${t.modality})` : ""}`,
+  );
   bar.max = Math.max(t.instance_count || 0, 1);
   bar.value = t.instances_sent || 0;
   const percent = t.progress ?? (t.instance_count ? Math.floor((100 * (t.instances_sent || 0)) / t.instance_count) : 0);
