@@ -51,7 +51,12 @@ export function formatDateTime(iso) {
   if (!iso) return "";
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
-  return date.toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
+  // Local time, written the unambiguous way (2026-11-28 09:15:02), whatever the browser's locale.
+  const pad = (number) => String(number).padStart(2, "0");
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
+  );
 }
 
 // DICOM person names: "DOE^JANE" reads "DOE, JANE".

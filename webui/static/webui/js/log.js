@@ -174,7 +174,8 @@ export function initLog() {
   for (const th of $$("#log th[data-sort]")) {
     th.querySelector("button").addEventListener("click", () => {
       const key = th.dataset.sort;
-      state.ordering = state.ordering === `-${key}` ? key : `-${key}`;
+      // A new column sorts ascending (A to Z, oldest first); a second click reverses it.
+      state.ordering = state.ordering === key ? `-${key}` : key;
       state.page = 1;
       loadLog();
     });
