@@ -41,6 +41,7 @@ from dicom_api.models import (
     ImportSession,
     Status,
     TransferLog,
+    WorkerHeartbeat,
 )
 from dicom_api.wakeup import notify_workers
 
@@ -547,7 +548,6 @@ def transfer_requeue_lost(*, older_than: float = 60.0) -> int:
     """
     from django_tasks_db.models import DBTaskResult
 
-    from dicom_api.models import WorkerHeartbeat
     from dicom_api.tasks import send_transfer
 
     now = timezone.now()

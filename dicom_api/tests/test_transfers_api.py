@@ -402,3 +402,16 @@ def test_progress_counts_stored_instances_once_a_transfer_is_not_sending(client_
     transfers = client_user.get(f"/api/dicom/status/?ids={ids}").json()["transfers"]
     assert [t["progress"] for t in transfers] == [0, 50, 0]
     assert transfers[0]["patient_name"] == ""
+
+
+def test_housekeeping_prunes_only_old_finished_jobs(user: User) -> None:
+    from datetime import timedelta
+
+    from dicom_api.services.transfers import task_results_prune
+    from dicom_api.tasks import send_transfer
+
+    old, recent, waiting = (send_transfer.enqueue(1), send_transfer.enqueue(2), send_transfer.enqueue(3))
+    DBTaskResult.objects.filter(id=old.id).update(status="SUCCESSFUL", finished_at=timezone.now() - timedelta(days=8))
+    DBTaskResult.objects.filter(id=recent.id).update(status="FAILED", finished_at=timezone.now())
+    assert task_results_prune() == 1
+    assert {str(pk) for pk in DBTaskResult.objects.values_list("id", flat=True)} == {recent.id, waiting.id}
