@@ -1,5 +1,8 @@
 """Errors answered as JSON in DRF's shape (``{"detail": ...}``), wherever they arise.
 
+Services raise the domain errors of ``dicom_transfer.exceptions``; ``api_exception_handler`` is
+the one place that turns them into an HTTP status (``_STATUS``) and a body.
+
 Two kinds of failure escape DRF's own handler and would otherwise get Django's HTML pages:
 
 * exceptions raised while Django parses the body (a JSON body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``,
@@ -28,6 +31,15 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from dicom_transfer.exceptions import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    ServiceError,
+    StorageFullError,
+    TooLargeError,
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -39,8 +51,33 @@ def _too_large_detail(e: Exception) -> str:
     return f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."
 
 
+_STATUS: dict[type[ServiceError], int] = {
+    InvalidInputError: status.HTTP_400_BAD_REQUEST,
+    NotFoundError: status.HTTP_404_NOT_FOUND,
+    ConflictError: status.HTTP_409_CONFLICT,
+    TooLargeError: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    StorageFullError: status.HTTP_507_INSUFFICIENT_STORAGE,
+}
+
+
+def service_error_status(exc: ServiceError) -> int:
+    """The HTTP status of a domain error (its nearest mapped class; 400 for an unmapped one)."""
+    for klass in type(exc).__mro__:
+        if klass in _STATUS:
+            return _STATUS[klass]
+    return status.HTTP_400_BAD_REQUEST
+
+
+def service_error_body(exc: ServiceError) -> dict[str, Any]:
+    body: dict[str, Any] = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
+    body.update(exc.extra)
+    return body
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus the request-parsing exceptions Django raises as SuspiciousOperation."""
+    """Domain errors, DRF's own, and the request-parsing exceptions Django raises as SuspiciousOperation."""
+    if isinstance(exc, ServiceError):
+        return Response(service_error_body(exc), status=service_error_status(exc))
     if isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
         return Response({"detail": _too_large_detail(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, SuspiciousOperation):
