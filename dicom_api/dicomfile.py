@@ -33,10 +33,11 @@ from pydicom.filereader import _read_file_meta_info, read_dataset, read_partial
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
+from dicom_api.dicom_extent import EXPLICIT_VRS, ExtentError, check_pixel_data
+
 DEFLATED_TRANSFER_SYNTAX = "1.2.840.10008.1.2.1.99"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR
 _PIXEL_DATA_TAGS = {0x7FE00008, 0x7FE00009, 0x7FE00010}
-_ITEM, _SEQUENCE_DELIMITER = 0xFFFEE000, 0xFFFEE0DD
 
 # The attributes we keep; everything else is skipped without being read.
 _TAGS: list[BaseTag | int] = [
@@ -59,11 +60,6 @@ _INFLATE_STEP = 1024 * 1024  # input read and output taken per step when inflati
 _DEFER_BYTES = 4096  # values larger than this are skipped, never read into memory
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _UID_LOOSE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-_EXPLICIT_VRS = {
-    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD", b"OF", b"OL",
-    b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI", b"UL", b"UN", b"UR", b"US",
-    b"UT", b"UV",
-}  # fmt: skip
 
 
 class DicomFileError(Exception):
@@ -152,11 +148,11 @@ def sniff(head: bytes) -> bool:
     if len(head) < 8:
         return False
     if head[:2] in (b"\x00\x02", b"\x00\x08"):  # big endian (retired): explicit VR only
-        return head[4:6] in _EXPLICIT_VRS
+        return head[4:6] in EXPLICIT_VRS
     if head[:2] not in (b"\x02\x00", b"\x08\x00"):
         return False
     # Explicit VR (two upper-case letters of a known VR) or implicit VR with a sane length.
-    return head[4:6] in _EXPLICIT_VRS or struct.unpack("<I", head[4:8])[0] < 0x10000
+    return head[4:6] in EXPLICIT_VRS or struct.unpack("<I", head[4:8])[0] < 0x10000
 
 
 def read_header(path: Path) -> InstanceHeader:
@@ -178,6 +174,8 @@ def read_header(path: Path) -> InstanceHeader:
             return _header(dataset, meta)
     except DicomFileError:
         raise
+    except ExtentError as e:
+        raise DicomFileError(str(e)) from None
     except RecursionError:
         raise DicomFileError("DICOM data set is nested too deeply") from None
     except MemoryError:
@@ -214,7 +212,7 @@ def _parse(fp: _TrackedFile, *, has_preamble: bool) -> tuple[Dataset, Dataset]:
         )
         if tracked.overran:
             raise DicomFileError("truncated or damaged DICOM file")
-        _check_pixel_data(cast(BinaryIO, inflated), pixel, little_endian=True)
+        check_pixel_data(cast(BinaryIO, inflated), pixel, little_endian=True)
         return dataset, meta
     syntax = UID(transfer_syntax)
     if syntax.is_transfer_syntax and not syntax.is_deflated:
@@ -228,13 +226,13 @@ def _parse(fp: _TrackedFile, *, has_preamble: bool) -> tuple[Dataset, Dataset]:
             defer_size=_DEFER_BYTES,
             specific_tags=_TAGS,
         )
-        _check_pixel_data(cast(BinaryIO, fp), pixel, little_endian=little_endian)
+        check_pixel_data(cast(BinaryIO, fp), pixel, little_endian=little_endian)
         return dataset, meta
     # No meta header, or a transfer syntax pydicom does not know: let it guess the encoding.
     fp.seek(0)
     dataset = read_partial(cast(BinaryIO, fp), stop_when=stop, defer_size=_DEFER_BYTES, force=True, specific_tags=_TAGS)
     little_endian = bool(dataset.original_encoding[1])
-    _check_pixel_data(cast(BinaryIO, fp), pixel, little_endian=little_endian)
+    check_pixel_data(cast(BinaryIO, fp), pixel, little_endian=little_endian)
     return dataset, meta
 
 
@@ -263,38 +261,6 @@ def _inflate_bounded(fp: _TrackedFile, limit: int) -> io.BytesIO:
         raise DicomFileError(f"deflated DICOM data set inflates to more than {limit // (1024 * 1024)} MB: refused")
     out.seek(0)
     return out
-
-
-def _check_pixel_data(fp: BinaryIO, pixel: dict[str, int], *, little_endian: bool) -> None:
-    """The parser stopped at the pixel data element: check that its value lies within the file."""
-    if "length" not in pixel:
-        return
-    start = fp.tell()
-    end = fp.seek(0, io.SEEK_END)
-    fp.seek(start)
-    header = fp.read(12)
-    # Explicit VR OB/OW/OF/OD: tag(4) VR(2) reserved(2) length(4); implicit: tag(4) length(4).
-    value_at = start + (12 if header[4:6] in _EXPLICIT_VRS else 8)
-    length = pixel["length"]
-    if length != 0xFFFFFFFF:
-        if value_at + length > end:
-            raise DicomFileError("truncated DICOM file (its pixel data ends early)")
-        return
-    # Encapsulated: items until the sequence delimiter, each skipped by its length.
-    fmt = "<HHI" if little_endian else ">HHI"
-    position = value_at
-    while True:
-        fp.seek(position)
-        item = fp.read(8)
-        if len(item) < 8:
-            raise DicomFileError("truncated DICOM file (its pixel data ends early)")
-        group, element, item_length = struct.unpack(fmt, item)
-        tag = group << 16 | element
-        if tag == _SEQUENCE_DELIMITER:
-            return
-        if tag != _ITEM or position + 8 + item_length > end:
-            raise DicomFileError("truncated DICOM file (its pixel data ends early)")
-        position += 8 + item_length
 
 
 # Character sets whose bytes decode as Latin-1 (ASCII is a subset): the values of such a data set

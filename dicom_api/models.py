@@ -140,6 +140,10 @@ class TransferLog(models.Model):
     # Unique per claim (``dicom_api.tasks.claim_token``): only the claim that owns a sending
     # transfer may move it on.
     claim_token = models.CharField(max_length=64, blank=True, default="")
+    # Acknowledged before the current attempt began (by earlier attempts, or by the transfer this
+    # one retries): the current attempt sends only the rest.
+    instances_already_delivered = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)  # a requeued transfer's next attempt
 
     class Meta:
         ordering = ["-timestamp", "-id"]
@@ -169,6 +173,46 @@ class TransferLog(models.Model):
             return 100 if self.status == Status.SUCCESS else 0
         done = self.instances_sent + (self.instances_failed if self.status == Status.SENDING else 0)
         return min(100, int(done * 100 / self.instance_count))
+
+
+class Delivery(models.TextChoices):
+    """What became of one instance of a transfer (its ledger row)."""
+
+    PENDING = "pending", "Still to send"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged (Success)"
+    WARNING = "warning", "Acknowledged with a warning"
+    REFUSED = "refused", "Refused by the destination"
+    UNSENDABLE = "unsendable", "Could not be sent (damaged file)"
+
+
+DELIVERED = (Delivery.ACKNOWLEDGED, Delivery.WARNING)
+TO_SEND = (Delivery.PENDING, Delivery.REFUSED)  # what a later attempt sends
+
+
+class TransferInstance(models.Model):
+    """The ledger of a transfer: one row per instance of its series, in the order it is sent.
+
+    Written in batches by the sending worker (one ``UPDATE`` per outcome and progress tick), and
+    read by every later attempt, which sends only what the destination has not acknowledged.
+    """
+
+    transfer = models.ForeignKey(TransferLog, on_delete=models.CASCADE, related_name="ledger")
+    position = models.PositiveIntegerField()
+    sop_instance_uid = models.CharField(max_length=64)
+    relative_path = models.CharField(max_length=255)  # in the import's directory
+    outcome = models.CharField(max_length=12, choices=Delivery.choices, default=Delivery.PENDING)
+    dimse_status = models.PositiveIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["transfer", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["transfer", "sop_instance_uid"], name="ledger_unique_sop_per_transfer"),
+        ]
+        indexes = [models.Index(fields=["transfer", "outcome", "position"], name="ledger_outcome_idx")]
+
+    def __str__(self) -> str:
+        return f"ledger {self.transfer_id}/{self.position}"
 
 
 class WorkerHeartbeat(models.Model):

@@ -102,3 +102,13 @@ def import_files(owner: User, files: list[Path], *, series_override: str | None 
     session.received_files = len(files)
     session.save()
     return session
+
+
+def damage(path: Path) -> None:
+    """Append a data element whose value runs past the end of the file, after the pixel data.
+
+    pydicom reads the header of such a file (and the import's own checks stop at the pixel data),
+    but DCMTK reads the whole data set and refuses to send it ("Invalid stream").
+    """
+    with path.open("ab") as file:
+        file.write(b"\xfc\xff\xfc\xffOB\x00\x00\xe8\x03\x00\x00abc")

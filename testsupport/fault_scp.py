@@ -1,7 +1,8 @@
 """A pynetdicom storage SCP that misbehaves on purpose, for transfer tests.
 
 It stores what it accepts in memory (SOP Instance UID → transfer syntax) and can:
-refuse chosen instances, abort the association after N instances, go silent, answer slowly,
+refuse chosen instances, abort the association after N instances (every association from then
+on, or the first ``abort_limit`` ones), go silent, answer slowly,
 or require a called AE title (rejecting others).
 """
 
@@ -27,6 +28,8 @@ class FaultSCP:
     refuse: set[str] = field(default_factory=set)
     refuse_status: int = 0xA700
     abort_after: int | None = None
+    abort_limit: int | None = None  # abort this many associations at most (None: every one)
+    aborts: int = 0
     delay: float = 0.0
     silent: bool = False
     received: dict[str, str] = field(default_factory=dict)
@@ -45,7 +48,12 @@ class FaultSCP:
             time.sleep(self.delay)
         sop = str(event.request.AffectedSOPInstanceUID)
         with self._lock:
-            if self.abort_after is not None and len(self.received) >= self.abort_after:
+            if (
+                self.abort_after is not None
+                and len(self.received) >= self.abort_after
+                and (self.abort_limit is None or self.aborts < self.abort_limit)
+            ):
+                self.aborts += 1
                 event.assoc.abort()
                 return 0xA700
             if sop in self.refuse:

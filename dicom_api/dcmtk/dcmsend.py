@@ -31,6 +31,7 @@ from pathlib import Path
 
 from destinations.validators import clean_ae_title, clean_host, validate_port
 from dicom_api.dcmtk.common import DcmtkNotFoundError, child_environment, resolve
+from dicom_api.dcmtk.dcmsend_files import STAGE, FileOutcome, FilesSeen, FileTracker, report_statuses, stage
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Failure(enum.Enum):
     ABORTED = "aborted"
     NO_PRESENTATION_CONTEXT = "no_presentation_context"
     INSTANCES_REFUSED = "instances_refused"
+    UNSENDABLE = "unsendable"  # DCMTK could not read some files; the others were sent
     NOT_INSTALLED = "not_installed"
     CANCELLED = "cancelled"
     OTHER = "other"
@@ -80,6 +82,11 @@ class SendReport:
     instances: list[InstanceOutcome] = field(default_factory=list)
     duration_s: float = 0.0
     exit_code: int | None = None
+    files: list[FileOutcome] = field(default_factory=list)  # by position in ``files``, as decided
+
+    @property
+    def unsendable(self) -> int:
+        return sum(1 for outcome in self.files if outcome.unsendable)
 
     @property
     def success(self) -> bool:
@@ -107,20 +114,22 @@ def dcmsend_command(
     dimse_timeout: float,
     report_file: Path,
     files: Sequence[Path],
+    staged: bool = False,
 ) -> list[str]:
     """The argument list of one dcmsend run.
 
     AE titles and host are validated at the API (never starting with ``-``, ``+`` or ``@``) and
     checked again here with the same validators, because DCMTK would read such a value as an
     option or a response file; django's ``ValidationError`` is raised for an invalid one. Files are
-    absolute paths of our own making.
+    absolute paths of our own making, or (``staged``) names inside the staging folder of links
+    that dcmsend runs in.
     """
     calling_ae = clean_ae_title(calling_ae)
     called_ae = clean_ae_title(called_ae)
     host = clean_host(host)
     validate_port(port)
     for path in files:
-        if not path.is_absolute():
+        if not (path.is_absolute() or (staged and str(path).startswith(f"{STAGE}/"))):
             raise ValueError("dcmsend is given absolute paths only")
     return [
         program,
@@ -139,7 +148,6 @@ def dcmsend_command(
         str(max(1, round(dimse_timeout))),
         "--create-report-file",
         str(report_file),
-        *(["--scan-directories"] if len(files) == 1 and files[0].is_dir() else []),
         host,
         str(port),
         *(str(path) for path in files),
@@ -199,18 +207,6 @@ STALL_MARGIN = 10.0  # seconds of silence beyond DCMTK's own timeouts before dcm
 _MAX_FILE_ARGUMENT_BYTES = 1 << 20  # Linux allows 2 MiB of arguments and environment in all
 
 
-def _stage(files: Sequence[Path], folder: Path) -> Path:
-    """A folder of hard links (symbolic across file systems) to ``files``, for ``--scan-directories``."""
-    folder.mkdir()
-    for number, path in enumerate(files):
-        link = folder / f"{number:07d}.dcm"
-        try:
-            os.link(path, link)
-        except OSError:
-            link.symlink_to(path)
-    return folder
-
-
 def _die_with_parent(args: list[str]) -> list[str]:
     """Run through util-linux's setpriv so dcmsend is killed if its worker dies (SIGKILL, OOM):
     an orphan would go on sending while another worker sends the same series again."""
@@ -225,9 +221,10 @@ class _Run:
     cores (a wake-up per line, competing with dcmsend and the receiver for the CPU).
     """
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], cwd: Path | None = None) -> None:
         self.process = subprocess.Popen(
             args,
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -283,8 +280,10 @@ def send_files(
     program: str = "dcmsend",
     on_progress: ProgressCallback | None = None,
     tick: float = 0.5,
+    on_files: Callable[[list[FileOutcome]], None] | None = None,
 ) -> SendReport:
-    """Send ``files`` to the peer in one association and report what happened to each."""
+    """Send ``files`` to the peer in one association and report what happened to each (by its
+    position in ``files``: ``report.files``, also given to ``on_files`` as they are decided)."""
     report = SendReport(total=len(files))
     started = time.monotonic()
     try:
@@ -294,9 +293,12 @@ def send_files(
         return report
     with tempfile.TemporaryDirectory(prefix="dcmsend-") as scratch:
         report_file = Path(scratch) / "report.txt"
-        if sum(len(str(path)) + 1 for path in files) > _MAX_FILE_ARGUMENT_BYTES:
-            # Too many files for one command line (E2BIG): dcmsend scans a folder of links instead.
-            files = [_stage(files, Path(scratch) / "files")]
+        staged = sum(len(str(path)) + 1 for path in files) > _MAX_FILE_ARGUMENT_BYTES
+        if staged:
+            # Too many files for one command line (E2BIG): short names of links instead.
+            files = stage(files, Path(scratch))
+        tracker = FileTracker([str(path) for path in files])
+        report.files = tracker.outcomes
         args = dcmsend_command(
             program=executable,
             calling_ae=calling_ae,
@@ -308,16 +310,18 @@ def send_files(
             dimse_timeout=dimse_timeout,
             report_file=report_file,
             files=files,
+            staged=staged,
         )
         try:
-            run = _Run(_die_with_parent(args))
+            run = _Run(_die_with_parent(args), cwd=Path(scratch) if staged else None)
         except OSError as e:
             report.failure, report.detail = Failure.OTHER, f"dcmsend could not be started ({e.strerror})"
             return report
         # dcmsend writes a line per instance; longer silence than DCMTK's own timeouts is a hang.
         stall = connect_timeout + acse_timeout + dimse_timeout + STALL_MARGIN
+        files_seen = FilesSeen(tracker, on_files)
         try:
-            _follow(run, report, on_progress, tick, stall)
+            _follow(run, report, on_progress, tick, stall, files_seen)
         finally:
             run.kill()
         report.exit_code = run.process.returncode
@@ -328,7 +332,9 @@ def send_files(
             and report.failure not in (Failure.CANCELLED, Failure.TIMEOUT, Failure.ABORTED)
         ):
             # Something went wrong: the report says exactly which instance got which status.
-            report.instances = parse_report(report_file.read_text(errors="replace"))
+            text = report_file.read_text(errors="replace")
+            report.instances = parse_report(text)
+            tracker.apply_report(report_statuses(text))
     if report.instances:
         # The report is exact: recount from it.
         report.acknowledged = sum(1 for outcome in report.instances if outcome.acknowledged)
@@ -337,15 +343,19 @@ def send_files(
         )
     if report.failure is None and report.refused:
         report.failure = Failure.INSTANCES_REFUSED
+    if report.failure is None and report.unsendable:
+        report.failure = Failure.UNSENDABLE
+        report.detail = report.detail or "dcmsend could not read some files"
     if report.failure is None and report.acknowledged < report.total:
         report.failure = Failure.OTHER
         report.detail = report.detail or "dcmsend ended before every instance was acknowledged"
     report.duration_s = time.monotonic() - started
+    files_seen.flush()
     return report
 
 
 def _follow(
-    run: _Run, report: SendReport, on_progress: ProgressCallback | None, tick: float, stall: float = 3600.0
+    run: _Run, report: SendReport, on_progress: ProgressCallback | None, tick: float, stall: float, files: FilesSeen
 ) -> None:
     """Read dcmsend's output until it ends, a fatal condition, a cancel, or ``stall`` s of silence."""
     last_tick = last_output = time.monotonic()
@@ -355,6 +365,7 @@ def _follow(
             run.process.wait()
             return
         for line in lines:
+            files.feed(line)
             if _consume(line, report):
                 return
         now = time.monotonic()
@@ -366,6 +377,7 @@ def _follow(
             return
         if on_progress is not None and now - last_tick >= tick:
             last_tick = now
+            files.flush()
             if not on_progress(report.acknowledged, report.refused):
                 report.failure, report.detail = Failure.CANCELLED, "cancelled"
                 return

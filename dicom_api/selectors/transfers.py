@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from dicom_api.models import ACTIVE_STATUSES, Action, TransferLog
-from dicom_transfer.exceptions import NotFoundError
+from dicom_api.models import ACTIVE_STATUSES, Action, Delivery, TransferInstance, TransferLog
+from dicom_transfer.exceptions import InvalidInputError, NotFoundError
 
 STATUS_MAX_IDS = 500
 RECENT = timedelta(hours=1)
@@ -36,3 +36,18 @@ def transfers_status(*, user: User, ids: Sequence[int] | None) -> list[TransferL
         unknown = sorted(set(ids) - {log.pk for log in logs})
         raise NotFoundError("No such transfer of yours: " + ", ".join(str(i) for i in unknown))
     return logs
+
+
+def transfer_instances(*, user: User, transfer_id: int, outcome: str | None) -> QuerySet[TransferInstance]:
+    """The ledger of a transfer, in sending order: the owner's, or any for an admin."""
+    transfers = TransferLog.objects.filter(pk=transfer_id, action=Action.SEND)
+    if not user.is_staff:
+        transfers = transfers.filter(user=user)
+    if not transfers.exists():
+        raise NotFoundError("No such transfer of yours.")
+    rows = TransferInstance.objects.filter(transfer_id=transfer_id)
+    if outcome is not None:
+        if outcome not in Delivery.values:
+            raise InvalidInputError(f"outcome is one of {', '.join(Delivery.values)}.", field="outcome")
+        rows = rows.filter(outcome=outcome)
+    return rows.order_by("position")

@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from dicom_api.models import TransferLog
+from dicom_api.models import TransferInstance, TransferLog
 
 
 class SendRequestSerializer(serializers.Serializer[Any]):
@@ -14,6 +14,11 @@ class SendRequestSerializer(serializers.Serializer[Any]):
     )
     destination_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=2**31 - 1), min_length=1, max_length=100
+    )
+    resend = serializers.BooleanField(
+        default=False,
+        help_text="Send even the series already delivered to (or being sent to) a destination; without it "
+        "such a request answers 409 listing them.",
     )
 
 
@@ -37,6 +42,7 @@ class TransferCreatedSerializer(serializers.ModelSerializer[TransferLog]):
             "destination",
             "status",
             "instance_count",
+            "instances_already_delivered",
         ]
 
 
@@ -58,8 +64,10 @@ class TransferStatusSerializer(serializers.ModelSerializer[TransferLog]):
             "instance_count",
             "instances_sent",
             "instances_failed",
+            "instances_already_delivered",
             "progress",
             "attempt",
+            "next_attempt_at",
             "error_message",
             "timestamp",
             "completed_at",
@@ -72,3 +80,25 @@ class TransferListSerializer(serializers.Serializer[Any]):
 
 class TransferCreatedListSerializer(serializers.Serializer[Any]):
     transfers = TransferCreatedSerializer(many=True)
+
+
+class AlreadyDeliveredSerializer(serializers.Serializer[Any]):
+    series_instance_uid = serializers.CharField()
+    destination_id = serializers.IntegerField()
+    transfer_id = serializers.IntegerField()
+    completed_at = serializers.DateTimeField(allow_null=True, help_text="null: that transfer is still on its way.")
+
+
+class AlreadyDeliveredErrorSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
+    already_delivered = AlreadyDeliveredSerializer(many=True)
+
+
+class TransferInstanceSerializer(serializers.ModelSerializer[TransferInstance]):
+    class Meta:
+        model = TransferInstance
+        fields = ["sop_instance_uid", "outcome", "dimse_status", "reason"]
+        extra_kwargs = {
+            "dimse_status": {"help_text": "The destination's DIMSE status of the C-STORE (null: not sent)."},
+            "reason": {"help_text": "The status's meaning, or DCMTK's reason for an unsendable file."},
+        }

@@ -36,7 +36,7 @@ from django.utils import timezone
 from destinations.models import Destination
 from dicom_api import queue
 from dicom_api.audit import destination_snapshot
-from dicom_api.models import ACTIVE_STATUSES, Action, Status, TransferLog
+from dicom_api.models import ACTIVE_STATUSES, DELIVERED, Action, Status, TransferInstance, TransferLog
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ def claim(log_id: int, *, token: str, max_per_destination: int, stale_before: da
     """pending → sending, if the destination has a free association slot. None: not ours to run.
 
     The row's destination snapshot is refreshed to the destination as it is now: that is the one
-    this attempt contacts (an admin may have edited it since the request).
+    this attempt contacts (an admin may have edited it since the request). What the ledger says
+    was delivered already is this attempt's starting point (it sends only the rest).
     """
     with transaction.atomic():
         log = TransferLog.objects.select_for_update().filter(pk=log_id, action=Action.SEND).first()
@@ -81,13 +82,16 @@ def claim(log_id: int, *, token: str, max_per_destination: int, stale_before: da
             queue.enqueue_on_commit(log.pk, delay=min(10.0, 0.5 + 0.05 * waiting) * (1 + random.random()))
             return None
         snapshot = {key: value for key, value in destination_snapshot(destination).items() if key != "destination"}
+        delivered = TransferInstance.objects.filter(transfer_id=log.pk, outcome__in=DELIVERED).count()
         won = TransferLog.objects.filter(pk=log.pk, status=Status.PENDING).update(
             status=Status.SENDING,
             attempt=F("attempt") + 1,
             heartbeat_at=timezone.now(),
             claim_token=token[:64],
-            instances_sent=0,
+            instances_sent=delivered,
+            instances_already_delivered=delivered,
             instances_failed=0,
+            next_attempt_at=None,
             error_message="",
             **snapshot,
         )
@@ -125,7 +129,12 @@ def requeue(log_id: int, *, token: str, message: str, delay: float, **fields: An
     with transaction.atomic():
         won = bool(
             _sending(log_id, token).update(
-                status=Status.PENDING, error_message=message, completed_at=None, claim_token="", **fields
+                status=Status.PENDING,
+                error_message=message,
+                completed_at=None,
+                claim_token="",
+                next_attempt_at=timezone.now() + timedelta(seconds=delay),
+                **fields,
             )
         )
         if won:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from destinations.models import Destination
 from destinations.validators import is_ipv6_address
 from dicom_api.dcmtk import dcmsend
 from dicom_api.dcmtk.echoscu import EchoCategory, echo
-from dicom_api.models import DicomInstance, ImportSession, Status, TransferLog
+from dicom_api.models import Delivery, ImportSession, Status, TransferLog
+from dicom_api.services import transfer_ledger as ledger
 from dicom_api.services import transfer_lifecycle as lifecycle
 
 logger = logging.getLogger(__name__)
@@ -61,23 +63,17 @@ def transfer_run(*, transfer_id: int, claim_token: str) -> None:
     outcome_record(claimed, _attempt(claimed))
 
 
-def _series_files(log: TransferLog) -> list[Path]:
-    # Paths only, not model instances: a 2,000-instance series is loaded in milliseconds.
-    directory = ImportSession(pk=log.import_session_id).directory
-    return [
-        directory / relative_path
-        for relative_path in DicomInstance.objects.filter(
-            import_session_id=log.import_session_id, series_instance_uid=log.series_instance_uid
-        )
-        .order_by("instance_number", "id")
-        .values_list("relative_path", flat=True)
-    ]
-
-
 def _attempt(claimed: lifecycle.Claim) -> Outcome:
     log, destination = claimed.log, claimed.destination
-    everything_failed = {"instances_failed": log.instance_count}
-    files = _series_files(log) if log.import_session_id is not None else []
+    everything_failed = {"instances_failed": log.instance_count - log.instances_already_delivered}
+    ledger.ledger_ensure(log)
+    # What the destination has not acknowledged yet, in order (paths only, not model instances:
+    # a 2,000-instance series is loaded in milliseconds).
+    rows = ledger.ledger_to_send(log.pk)
+    if not rows:
+        return outcome_of(log, None, claimed)  # everything delivered, or left unsendable, already
+    directory = ImportSession(pk=log.import_session_id).directory if log.import_session_id is not None else None
+    files = [directory / row.relative_path for row in rows] if directory is not None else []
     if not files or any(not path.is_file() for path in files):
         return Outcome(
             Verdict.FAILED,
@@ -92,16 +88,20 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome:
             fields=everything_failed,
         )
     last_saved = [0, 0]
+    before = log.instances_already_delivered
 
     def progress(acknowledged: int, refused: int) -> bool:
         counts = None
         if [acknowledged, refused] != last_saved:
-            counts = {"instances_sent": acknowledged, "instances_failed": refused}
+            counts = {"instances_sent": before + acknowledged, "instances_failed": refused}
             last_saved[:] = [acknowledged, refused]
         return lifecycle.save_progress(log.pk, token=claimed.token, counts=counts)
 
+    def record(outcomes: list[dcmsend.FileOutcome]) -> None:
+        ledger.ledger_record(rows, outcomes)
+
     try:
-        report = _send(destination, files, progress)
+        report = _send(destination, files, progress, record)
     except ValidationError as e:
         return Outcome(
             Verdict.FAILED,
@@ -111,7 +111,12 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome:
     return outcome_of(log, report, claimed)
 
 
-def _send(destination: Destination, files: list[Path], progress: dcmsend.ProgressCallback) -> dcmsend.SendReport:
+def _send(
+    destination: Destination,
+    files: list[Path],
+    progress: dcmsend.ProgressCallback,
+    record: Callable[[list[dcmsend.FileOutcome]], None],
+) -> dcmsend.SendReport:
     report = dcmsend.send_files(
         files=files,
         called_ae=destination.ae_title,
@@ -124,6 +129,7 @@ def _send(destination: Destination, files: list[Path], progress: dcmsend.Progres
         program=settings.DCMSEND_PATH,
         on_progress=progress,
         tick=settings.TRANSFER_PROGRESS_INTERVAL,
+        on_files=record,
     )
     if report.failure is dcmsend.Failure.ASSOCIATION_REJECTED:
         # dcmsend does not say why (unless in debug mode, too verbose for big series): ask the
@@ -167,32 +173,40 @@ def _attempt_entry(log: TransferLog, claimed: lifecycle.Claim, report: dcmsend.S
     }
 
 
-def outcome_of(log: TransferLog, report: dcmsend.SendReport, claimed: lifecycle.Claim) -> Outcome:
-    """The policy: what an attempt's report means for the transfer."""
+def outcome_of(log: TransferLog, report: dcmsend.SendReport | None, claimed: lifecycle.Claim) -> Outcome:
+    """The policy: what an attempt's report (None: nothing was left to send) and the ledger mean
+    for the transfer. Counts are the transfer's, over every attempt: the ledger's."""
+    counts = ledger.ledger_counts(log.pk)
     details = dict(log.details or {})
-    details["attempts"] = [*details.get("attempts", []), _attempt_entry(log, claimed, report)]
-    refused = [o for o in report.instances if o.status is not None and not o.acknowledged]
-    if refused:
-        details["refused_instances"] = [
-            {"sop_instance_uid": o.sop_instance_uid, "status": f"0x{o.status:04X}", "text": o.text}
-            for o in refused[:1000]
-            if o.status is not None
-        ]
+    if report is not None:
+        details["attempts"] = [*details.get("attempts", []), _attempt_entry(log, claimed, report)]
+        refused = [o for o in report.instances if o.status is not None and not o.acknowledged]
+        if refused:
+            details["refused_instances"] = [
+                {"sop_instance_uid": o.sop_instance_uid, "status": f"0x{o.status:04X}", "text": o.text}
+                for o in refused[:1000]
+                if o.status is not None
+            ]
     # A final outcome counts every instance not stored as failed; an attempt that will be followed
-    # by another, or was cancelled, counts only those the destination refused.
+    # by another, or was cancelled, counts only those refused or unsendable.
     final = {
-        "instances_sent": report.acknowledged,
-        "instances_failed": report.total - report.acknowledged,
+        "instances_sent": counts.delivered,
+        "instances_failed": log.instance_count - counts.delivered,
         "details": details,
     }
-    interim = {**final, "instances_failed": report.refused}
-    if report.success:
-        return Outcome(Verdict.SUCCESS, report=report, fields=final)
-    if report.failure is dcmsend.Failure.CANCELLED:
+    interim = {**final, "instances_failed": counts[Delivery.REFUSED] + counts[Delivery.UNSENDABLE]}
+    if report is not None and report.failure is dcmsend.Failure.CANCELLED:
         return Outcome(Verdict.CANCELLED, report=report, fields=interim)
-    assert report.failure is not None
-    message = failure_message(report, log)
-    if report.failure.transient and log.attempt < settings.TRANSFER_MAX_ATTEMPTS:
+    whole = _whole_transfer(report, log, counts)
+    went_through = report is None or report.success or report.failure in _EVERY_FILE_TRIED
+    if went_through and counts[Delivery.UNSENDABLE]:
+        # A damaged file fails alone, and at once: another attempt would not read it either.
+        return Outcome(Verdict.FAILED, _unsendable_message(log, counts), report=report, fields=final)
+    if went_through and not counts.to_send:
+        return Outcome(Verdict.SUCCESS, report=report, fields=final)
+    failure = whole.failure or dcmsend.Failure.OTHER
+    message = failure_message(whole, log)
+    if failure.transient and log.attempt < settings.TRANSFER_MAX_ATTEMPTS:
         delay = settings.TRANSFER_RETRY_BACKOFF * (2 ** (log.attempt - 1))
         return Outcome(
             Verdict.REQUEUE,
@@ -202,6 +216,32 @@ def outcome_of(log: TransferLog, report: dcmsend.SendReport, claimed: lifecycle.
             fields=interim,
         )
     return Outcome(Verdict.FAILED, message, report=report, fields=final)
+
+
+_EVERY_FILE_TRIED = (dcmsend.Failure.INSTANCES_REFUSED, dcmsend.Failure.UNSENDABLE)
+
+
+def _whole_transfer(
+    report: dcmsend.SendReport | None, log: TransferLog, counts: ledger.LedgerCounts
+) -> dcmsend.SendReport:
+    """The attempt's report with the transfer's totals (an attempt sends only what was left)."""
+    if report is None:
+        return dcmsend.SendReport(total=log.instance_count, acknowledged=counts.delivered)
+    return replace(report, total=log.instance_count, acknowledged=counts.delivered, refused=counts[Delivery.REFUSED])
+
+
+def _unsendable_message(log: TransferLog, counts: ledger.LedgerCounts) -> str:
+    count = counts[Delivery.UNSENDABLE]
+    examples = ledger.ledger_examples(log.pk, Delivery.UNSENDABLE)
+    named = "; ".join(f"{uid}: {reason}" for uid, reason in examples) + ("; ..." if count > len(examples) else "")
+    refused = counts[Delivery.REFUSED]
+    return (
+        f"{count} of {log.instance_count} instance{'s' if log.instance_count != 1 else ''} could not be sent: "
+        f"DCMTK could not read {'its file' if count == 1 else 'their files'} ({named}). "
+        f"{counts.delivered} were stored"
+        + (f", {refused} refused by the destination" if refused else "")
+        + f". Import {'it' if count == 1 else 'them'} again from the source, then send."
+    )
 
 
 def outcome_record(claimed: lifecycle.Claim, outcome: Outcome) -> None:
@@ -233,7 +273,8 @@ def _record_after_cancel(log: TransferLog, outcome: Outcome) -> None:
     report = outcome.report
     if report is None:  # nothing was sent
         return
-    fields = {**outcome.fields, "instances_failed": report.refused}
+    fields = dict(outcome.fields)
+    report = _whole_transfer(report, log, ledger.ledger_counts(log.pk))
     if report.success:
         fields["error_message"] = (
             f"Cancelled by the user, but all {report.total} instances had already been stored by the destination."

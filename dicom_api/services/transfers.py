@@ -20,8 +20,9 @@ from django.http import HttpRequest
 from destinations.models import Destination
 from dicom_api import queue
 from dicom_api.audit import client_address, destination_snapshot
-from dicom_api.models import Action, DicomInstance, ImportSession, Status, TransferLog
+from dicom_api.models import ACTIVE_STATUSES, Action, DicomInstance, ImportSession, Status, TransferLog
 from dicom_api.services import transfer_lifecycle as lifecycle
+from dicom_api.services.transfer_ledger import ledger_counts, ledger_create, ledger_delivered
 from dicom_transfer.exceptions import ConflictError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -77,8 +78,15 @@ def transfers_create(
     destination_ids: Sequence[int],
     request: HttpRequest | None = None,
     extra_details: dict[str, Any] | None = None,
+    resend: bool = False,
+    delivered_before: dict[str, tuple[str, int | None, str]] | None = None,
 ) -> list[TransferLog]:
-    """Validate a send request and queue one transfer per series × destination."""
+    """Validate a send request and queue one transfer per series × destination.
+
+    A series already delivered (or being sent) to one of the destinations is a ``ConflictError``
+    listing those pairs, unless ``resend``. The destinations' rows are locked first, so two
+    identical requests at the same moment cannot both pass that check.
+    """
     with transaction.atomic():
         # The row lock keeps a concurrent DELETE or expiry from removing the import under us.
         import_session = ImportSession.objects.select_for_update().filter(pk=import_id, owner=user).first()
@@ -94,7 +102,9 @@ def transfers_create(
                 f"{', '.join(missing[:5])}",
                 field="series_instance_uids",
             )
-        destinations = {d.pk: d for d in Destination.objects.filter(pk__in=unique_destinations)}
+        destinations = {
+            d.pk: d for d in Destination.objects.select_for_update().filter(pk__in=unique_destinations).order_by("pk")
+        }
         unknown = [str(pk) for pk in unique_destinations if pk not in destinations]
         if unknown:
             raise InvalidInputError(f"Unknown destination id(s): {', '.join(unknown)}", field="destination_ids")
@@ -103,6 +113,8 @@ def transfers_create(
             raise InvalidInputError(
                 f"Destination(s) disabled by an administrator: {', '.join(disabled)}", field="destination_ids"
             )
+        if not resend:
+            _refuse_if_already_sent(unique_series, unique_destinations)
         address = client_address(request)
         logs = [
             TransferLog(
@@ -127,13 +139,59 @@ def transfers_create(
         ]
         for log in logs:
             log.save()
+        ledger_create(logs, import_session=import_session, delivered_before=delivered_before)
+        if delivered_before:
+            for log in logs:
+                log.instances_already_delivered = log.instances_sent = ledger_counts(log.pk).delivered
+                log.save(update_fields=["instances_already_delivered", "instances_sent"])
+        for log in logs:
             queue.enqueue_on_commit(log.pk)
     logger.info("queued %d transfer(s) (ids %s) for user %s", len(logs), [log.pk for log in logs], user.pk)
     return logs
 
 
+def _refuse_if_already_sent(series_uids: Sequence[str], destination_ids: Sequence[int]) -> None:
+    earlier = list(
+        TransferLog.objects.filter(
+            action=Action.SEND,
+            series_instance_uid__in=series_uids,
+            destination_id__in=destination_ids,
+            status__in=(Status.SUCCESS, *ACTIVE_STATUSES),
+        )
+        .order_by("series_instance_uid", "destination_id", "-id")
+        .values("id", "series_instance_uid", "destination_id", "status", "completed_at")
+    )
+    if not earlier:
+        return
+    pairs: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in earlier:
+        pairs.setdefault((row["series_instance_uid"], row["destination_id"]), dict(row))
+    in_flight = sum(1 for row in pairs.values() if row["status"] != Status.SUCCESS)
+    detail = (
+        f"{len(pairs)} of the series × destinations asked for {'was' if len(pairs) == 1 else 'were'} "
+        "already delivered"
+        + (f" or {'is' if in_flight == 1 else 'are'} being sent" if in_flight else "")
+        + '. Send again with "resend": true if that is what you want.'
+    )
+    raise ConflictError(
+        detail,
+        extra={
+            "already_delivered": [
+                {
+                    "series_instance_uid": row["series_instance_uid"],
+                    "destination_id": row["destination_id"],
+                    "transfer_id": row["id"],
+                    "completed_at": row["completed_at"].isoformat() if row["completed_at"] else None,
+                }
+                for row in pairs.values()
+            ]
+        },
+    )
+
+
 def transfer_retry(*, log: TransferLog, user: User, request: HttpRequest | None = None) -> TransferLog:
-    """Send a failed or cancelled transfer again, as a new transfer (once: a double click makes one)."""
+    """Send a failed or cancelled transfer again, as a new transfer (once: a double click makes one).
+    The new transfer starts with the instances the old one delivered: it sends only the rest."""
     with transaction.atomic():
         log = TransferLog.objects.select_for_update().get(pk=log.pk)
         if log.status not in (Status.FAILED, Status.CANCELLED):
@@ -153,6 +211,8 @@ def transfer_retry(*, log: TransferLog, user: User, request: HttpRequest | None 
                 destination_ids=[log.destination_id],
                 request=request,
                 extra_details={"retry_of": log.pk},
+                resend=True,
+                delivered_before=ledger_delivered(log.pk),
             )
         except InvalidInputError as e:  # the import or destination changed since: a conflict, not bad input
             raise ConflictError(e.message) from e

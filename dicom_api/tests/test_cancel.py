@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from destinations.models import Destination
 from dicom_api.models import Status, TransferLog
-from dicom_api.tests.transfers_helpers import make_transfer
+from dicom_api.tests.transfers_helpers import make_ledger, make_transfer
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,8 @@ def test_a_send_that_completed_as_the_user_cancelled_says_so(user: User, destina
     log = make_transfer(user, Status.SENDING, attempt=1, claim_token="w:1:abc")
     claimed = Claim(log=log, destination=destination, token="w:1:abc")
     TransferLog.objects.filter(pk=log.pk).update(status=Status.CANCELLED, error_message="Cancelled by the user.")
-    # The attempt ends after the cancel: every instance had been acknowledged.
+    # The attempt ends after the cancel: every instance had been acknowledged (and the ledger says so).
+    make_ledger(log, acknowledged=10)
     outcome_record(claimed, outcome_of(log, SendReport(total=10, acknowledged=10), claimed))
     log.refresh_from_db()
     assert (log.status, log.instances_sent) == ("cancelled", 10)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dicom_api.dcmtk import dcmsend
-from testsupport.dicom_data import generate_series
+from testsupport.dicom_data import damage, generate_series
 from testsupport.fault_scp import fault_scp
 from testsupport.peers import LOOPBACK, storescp
 
@@ -116,3 +116,44 @@ def test_a_refused_instance_is_named_exactly(tmp_path: Path) -> None:
         )
     assert (report.acknowledged, report.refused, report.failure) == (5, 1, dcmsend.Failure.INSTANCES_REFUSED)
     assert [o.sop_instance_uid for o in report.instances if not o.acknowledged] == [series.sop_instance_uids[2]]
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["command-line", "staged-links"])
+def test_a_damaged_file_is_named_with_dcmtks_reason_and_the_others_are_still_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staged: bool
+) -> None:
+    series = generate_series(tmp_path / "src", 6)
+    damage(series.files[2])
+    if staged:
+        monkeypatch.setattr(dcmsend, "_MAX_FILE_ARGUMENT_BYTES", 100)
+    decided: list[dcmsend.FileOutcome] = []
+    with storescp(tmp_path / "rx") as scp:
+        report = dcmsend.send_files(
+            files=series.files,
+            called_ae=scp.ae_title,
+            host=LOOPBACK,
+            port=scp.port,
+            calling_ae="US",
+            on_files=decided.extend,
+            **TIMEOUTS,
+        )
+        received = set(scp.received())
+    assert received == set(series.sop_instance_uids) - {series.sop_instance_uids[2]}
+    assert report.failure is dcmsend.Failure.UNSENDABLE
+    assert (report.acknowledged, report.refused, report.unsendable) == (5, 0, 1)
+    by_index = {outcome.index: outcome for outcome in decided}
+    assert sorted(by_index) == list(range(6))
+    assert by_index[2].unsendable and "Invalid stream" in by_index[2].text
+    assert "remaining bytes" in by_index[2].text  # DCMTK's detail line
+    assert all(by_index[i].status == 0 for i in (0, 1, 3, 4, 5))
+
+
+def test_refused_files_are_named_by_position_with_their_exact_status(tmp_path: Path) -> None:
+    series = generate_series(tmp_path / "src", 5)
+    refused = {series.sop_instance_uids[1], series.sop_instance_uids[4]}
+    with fault_scp("FAULTY", refuse=refused, refuse_status=0xA702) as peer:
+        report = dcmsend.send_files(
+            files=series.files, called_ae="FAULTY", host=LOOPBACK, port=peer.port, calling_ae="US", **TIMEOUTS
+        )
+    statuses = {outcome.index: outcome.status for outcome in report.files}
+    assert statuses == {0: 0, 1: 0xA702, 2: 0, 3: 0, 4: 0xA702}

@@ -11,12 +11,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dicom_api.models import TransferLog
-from dicom_api.selectors.transfers import STATUS_MAX_IDS, transfer_get_own, transfers_status
+from dicom_api.models import Delivery, TransferLog
+from dicom_api.pagination import LargeTablePagination
+from dicom_api.selectors.transfers import STATUS_MAX_IDS, transfer_get_own, transfer_instances, transfers_status
 from dicom_api.serializers.transfers import (
+    AlreadyDeliveredErrorSerializer,
     SendRequestSerializer,
     TransferCreatedListSerializer,
     TransferCreatedSerializer,
+    TransferInstanceSerializer,
     TransferListSerializer,
     TransferStatusSerializer,
 )
@@ -34,7 +37,17 @@ def _own_transfer(request: Request, pk: int) -> TransferLog:
 
 
 class SendView(APIView):
-    @extend_schema(request=SendRequestSerializer, responses={202: TransferCreatedListSerializer})
+    @extend_schema(
+        request=SendRequestSerializer,
+        responses={
+            202: TransferCreatedListSerializer,
+            409: OpenApiResponse(
+                AlreadyDeliveredErrorSerializer,
+                description="A series was already delivered to (or is being sent to) a destination; "
+                '`"resend": true` sends it again.',
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = SendRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -45,6 +58,7 @@ class SendView(APIView):
             series_instance_uids=data["series_instance_uids"],
             destination_ids=data["destination_ids"],
             request=request,
+            resend=data["resend"],
         )
         return Response({"transfers": TransferCreatedSerializer(logs, many=True).data}, status=status.HTTP_202_ACCEPTED)
 
@@ -104,3 +118,24 @@ class RetryView(APIView):
         return Response(
             {"transfers": TransferCreatedSerializer([new], many=True).data}, status=status.HTTP_202_ACCEPTED
         )
+
+
+class InstancesView(APIView):
+    """The ledger of one transfer: what became of each instance, in sending order."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("outcome", OpenApiTypes.STR, enum=Delivery.values, description="Only this outcome."),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="At most 500 (default 50)."),
+        ],
+        responses={
+            200: TransferInstanceSerializer(many=True),
+            404: OpenApiResponse(ErrorDetailSerializer, description="Not a transfer of yours, or past the last page."),
+        },
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        rows = transfer_instances(user=_user(request), transfer_id=pk, outcome=request.query_params.get("outcome"))
+        paginator = LargeTablePagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(TransferInstanceSerializer(page, many=True).data)

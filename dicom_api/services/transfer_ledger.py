@@ -1,0 +1,152 @@
+"""The ledger of a transfer: what became of each instance of its series (``TransferInstance``).
+
+Created with the transfer (one row per instance, ``pending``, in the order they are sent); a
+Retry's new transfer starts with the instances the old one delivered already. The sending
+worker writes outcomes in batches (``ledger_record``: one ``UPDATE`` per kind of outcome and
+progress tick, never a row at a time), and every attempt sends only what is still to send
+(``ledger_to_send``: pending, or refused by an earlier attempt). An instance DCMTK could not
+read is ``unsendable`` and is not sent again by the same transfer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db.models import Count
+
+from dicom_api.dcmtk.dcmsend import FileOutcome, is_success_or_warning
+from dicom_api.models import DELIVERED, TO_SEND, Delivery, DicomInstance, ImportSession, TransferInstance, TransferLog
+
+_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    id: int
+    sop_instance_uid: str
+    relative_path: str
+
+
+@dataclass(frozen=True)
+class LedgerCounts:
+    counts: dict[str, int]
+
+    def __getitem__(self, outcome: Delivery) -> int:
+        return self.counts.get(outcome.value, 0)
+
+    @property
+    def delivered(self) -> int:
+        return self[Delivery.ACKNOWLEDGED] + self[Delivery.WARNING]
+
+    @property
+    def to_send(self) -> int:
+        return self[Delivery.PENDING] + self[Delivery.REFUSED]
+
+
+def _series_instances(import_session_id: uuid.UUID, series_uids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+    by_series: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for series_uid, sop_uid, relative_path in (
+        DicomInstance.objects.filter(import_session_id=import_session_id, series_instance_uid__in=list(series_uids))
+        .order_by("series_instance_uid", "instance_number", "id")
+        .values_list("series_instance_uid", "sop_instance_uid", "relative_path")
+    ):
+        by_series[series_uid].append((sop_uid, relative_path))
+    return by_series
+
+
+def ledger_create(
+    logs: Sequence[TransferLog],
+    *,
+    import_session: ImportSession,
+    delivered_before: dict[str, tuple[str, int | None, str]] | None = None,
+) -> None:
+    """One pending row per instance of each transfer's series, in sending order (instance
+    number); ``delivered_before`` (SOP Instance UID → outcome, status, reason) starts rows as
+    delivered already (a Retry)."""
+    instances = _series_instances(import_session.pk, {log.series_instance_uid for log in logs})
+    earlier = delivered_before or {}
+    rows = []
+    for log in logs:
+        for position, (sop_uid, relative_path) in enumerate(instances.get(log.series_instance_uid, [])):
+            outcome, status, reason = earlier.get(sop_uid, (Delivery.PENDING, None, ""))
+            rows.append(
+                TransferInstance(
+                    transfer=log,
+                    position=position,
+                    sop_instance_uid=sop_uid,
+                    relative_path=relative_path,
+                    outcome=outcome,
+                    dimse_status=status,
+                    reason=reason,
+                )
+            )
+    TransferInstance.objects.bulk_create(rows, batch_size=_BATCH)
+
+
+def ledger_delivered(transfer_id: int) -> dict[str, tuple[str, int | None, str]]:
+    """The instances a transfer delivered, for the ledger of its Retry."""
+    return {
+        sop: (outcome, status, reason)
+        for sop, outcome, status, reason in TransferInstance.objects.filter(
+            transfer_id=transfer_id, outcome__in=DELIVERED
+        ).values_list("sop_instance_uid", "outcome", "dimse_status", "reason")
+    }
+
+
+def ledger_ensure(log: TransferLog) -> None:
+    """A transfer queued before the ledger existed gets one now, with nothing delivered."""
+    if log.import_session_id is None or TransferInstance.objects.filter(transfer_id=log.pk).exists():
+        return
+    ledger_create([log], import_session=ImportSession(pk=log.import_session_id))
+
+
+def ledger_to_send(transfer_id: int) -> list[LedgerRow]:
+    """What the next attempt sends, in order: everything the destination has not acknowledged
+    (and DCMTK did not find unreadable)."""
+    return [
+        LedgerRow(*values)
+        for values in TransferInstance.objects.filter(transfer_id=transfer_id, outcome__in=TO_SEND)
+        .order_by("position")
+        .values_list("id", "sop_instance_uid", "relative_path")
+    ]
+
+
+def delivery_of(outcome: FileOutcome) -> Delivery:
+    if not outcome.sent:
+        return Delivery.UNSENDABLE
+    if outcome.status is None:  # DCMTK named the status without its code
+        return Delivery.WARNING if outcome.text.startswith("Warning") else Delivery.REFUSED
+    if outcome.status == 0x0000:
+        return Delivery.ACKNOWLEDGED
+    return Delivery.WARNING if is_success_or_warning(outcome.status) else Delivery.REFUSED
+
+
+def ledger_record(rows: Sequence[LedgerRow], outcomes: Iterable[FileOutcome]) -> None:
+    """Write the outcomes of files ``rows[outcome.index]``: one ``UPDATE`` per distinct outcome."""
+    groups: dict[tuple[str, int | None, str], list[int]] = defaultdict(list)
+    for outcome in outcomes:
+        delivery = delivery_of(outcome)
+        reason = "" if delivery is Delivery.ACKNOWLEDGED else outcome.text[:1000]
+        groups[(delivery.value, outcome.status, reason)].append(rows[outcome.index].id)
+    for (value, status, reason), ids in groups.items():
+        for start in range(0, len(ids), _BATCH):
+            TransferInstance.objects.filter(pk__in=ids[start : start + _BATCH]).update(
+                outcome=value, dimse_status=status, reason=reason
+            )
+
+
+def ledger_counts(transfer_id: int) -> LedgerCounts:
+    rows = TransferInstance.objects.filter(transfer_id=transfer_id).values("outcome").annotate(n=Count("id"))
+    return LedgerCounts({row["outcome"]: row["n"] for row in rows.order_by()})
+
+
+def ledger_examples(transfer_id: int, outcome: Delivery, limit: int = 5) -> list[tuple[str, str]]:
+    """A few (SOP Instance UID, reason) of one outcome, for a message."""
+    return list(
+        TransferInstance.objects.filter(transfer_id=transfer_id, outcome=outcome)
+        .order_by("position")
+        .values_list("sop_instance_uid", "reason")[:limit]
+    )
