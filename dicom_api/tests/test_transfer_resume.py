@@ -13,12 +13,15 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from dicom_api.models import TransferInstance
-from dicom_api.tests.test_transfers_worker import destination, send, wait_for, workers  # noqa: F401
+from dicom_api.tests import test_transfers_worker as worker_tests
+from dicom_api.tests.test_transfers_worker import destination, send, wait_for
 from testsupport.dicom_data import damage, generate_series, import_files
 from testsupport.fault_scp import fault_scp
 from testsupport.workers import Workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+workers = worker_tests.workers  # the same fixture: real db_worker processes, stopped after the test
 
 
 def _ledger(transfer_id: int) -> Counter[str]:

@@ -16,13 +16,15 @@ def send(client: APIClient, **body: Any) -> Any:
 
 def make_transfer(owner: User, status: Status = Status.PENDING, **fields: Any) -> TransferLog:
     return TransferLog.objects.create(
-        user=owner,
-        username=owner.username,
-        action=Action.SEND,
-        status=status,
-        series_instance_uid="1.2.3",
-        instance_count=10,
-        **fields,
+        **{
+            "user": owner,
+            "username": owner.username,
+            "action": Action.SEND,
+            "status": status,
+            "series_instance_uid": "1.2.3",
+            "instance_count": 10,
+            **fields,
+        }
     )
 
 
