@@ -9,10 +9,10 @@ logger = logging.getLogger(__name__)
 
 def run_housekeeping() -> None:
     """Expire old imports, recover transfers whose worker died or whose job was lost, prune old jobs."""
-    from dicom_api.services import imports, transfers
+    from dicom_api.services import import_sweeps, transfers
 
-    imports.import_expire_all()
-    imports.upload_temp_sweep()
+    import_sweeps.import_expire_all()
+    import_sweeps.upload_temp_sweep()
     transfers.transfer_recover_stale()
     transfers.transfer_requeue_lost()
     transfers.task_results_prune()

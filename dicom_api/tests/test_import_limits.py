@@ -13,7 +13,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from dicom_api.models import Action, ImportSession, Status, TransferLog
-from dicom_api.services import imports
+from dicom_api.services import archives, imports
 from dicom_api.tests.importdata import instance, series, upload, zip_bytes
 
 pytestmark = pytest.mark.django_db
@@ -97,11 +97,11 @@ def test_a_zip_with_too_many_members_is_refused(client_user: APIClient, settings
 def test_the_member_count_reads_the_central_directory_itself(tmp_path: Path) -> None:
     path = tmp_path / "a.zip"
     path.write_bytes(zip_bytes({f"d/{n}.txt": b"x" for n in range(25)}))
-    assert imports.zip_member_count(path, stop_after=100) == 25
-    assert imports.zip_member_count(path, stop_after=10) == 11
+    assert archives.zip_member_count(path, stop_after=100) == 25
+    assert archives.zip_member_count(path, stop_after=10) == 11
     with zipfile.ZipFile(path, "a") as archive:
         archive.comment = b"comment"
-    assert imports.zip_member_count(path, stop_after=100) == 25
+    assert archives.zip_member_count(path, stop_after=100) == 25
 
 
 def test_low_free_space_answers_507(client_user: APIClient, settings: Any) -> None:
