@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from dicom_api.models import Action, ImportSession, Status, TransferLog
 from dicom_api.services import archives, imports
-from dicom_api.tests.importdata import instance, series, upload, zip_bytes
+from testsupport.dicom_data import instance, series, upload, zip_bytes
 
 pytestmark = pytest.mark.django_db
 URL = "/api/dicom/import/"
