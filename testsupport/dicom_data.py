@@ -357,11 +357,13 @@ def import_files(owner: User, files: list[Path], *, series_override: str | None 
     return session
 
 
-def damage(path: Path) -> None:
-    """Append a data element whose value runs past the end of the file, after the pixel data.
+# A data element after the pixel data whose value runs past the end of the file: pydicom reads
+# the header of such a file, but DCMTK reads the whole data set and refuses to send it ("Invalid
+# stream"). The import refuses it too (dicom_api/dicom_extent.py).
+DAMAGE_AFTER_PIXEL_DATA = b"\xfc\xff\xfc\xffOB\x00\x00\xe8\x03\x00\x00abc"
 
-    pydicom reads the header of such a file (and the import's own checks stop at the pixel data),
-    but DCMTK reads the whole data set and refuses to send it ("Invalid stream").
-    """
+
+def damage(path: Path) -> None:
+    """Damage a file as DCMTK sees it (``DAMAGE_AFTER_PIXEL_DATA``), as a failing disk could."""
     with path.open("ab") as file:
-        file.write(b"\xfc\xff\xfc\xffOB\x00\x00\xe8\x03\x00\x00abc")
+        file.write(DAMAGE_AFTER_PIXEL_DATA)

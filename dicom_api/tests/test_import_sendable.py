@@ -10,14 +10,11 @@ from rest_framework.test import APIClient
 
 from dicom_api.dcmtk import dcmsend
 from dicom_api.models import DicomInstance, ImportSession
-from dicom_api.tests.importdata import instance, upload
+from testsupport.dicom_data import DAMAGE_AFTER_PIXEL_DATA as DAMAGE
+from testsupport.dicom_data import instance, upload
 from testsupport.peers import LOOPBACK, storescp
 
 pytestmark = pytest.mark.django_db
-
-# An element after the pixel data whose value runs past the end of the file: pydicom reads the
-# header, DCMTK refuses the file ("Invalid stream").
-DAMAGE = b"\xfc\xff\xfc\xffOB\x00\x00\xe8\x03\x00\x00abc"
 
 
 @pytest.mark.parametrize("damaged_first", [True, False], ids=["damaged-first", "damaged-second"])

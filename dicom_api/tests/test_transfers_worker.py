@@ -70,13 +70,21 @@ def destination(name: str, ae_title: str, port: int) -> Destination:
     return Destination.objects.create(name=name, ae_title=ae_title, host=LOOPBACK, port=port)
 
 
-def send(client: APIClient, session: ImportSession, series: list[str], destinations: list[Destination]) -> list[int]:
+def send(
+    client: APIClient,
+    session: ImportSession,
+    series: list[str],
+    destinations: list[Destination],
+    *,
+    resend: bool = False,
+) -> list[int]:
     response = client.post(
         "/api/dicom/send/",
         {
             "import_id": str(session.pk),
             "series_instance_uids": series,
             "destination_ids": [d.pk for d in destinations],
+            "resend": resend,
         },
         format="json",
     )
@@ -412,7 +420,7 @@ def test_an_idle_worker_is_woken_at_once_by_a_new_transfer(
             while DBTaskResult.objects.filter(status="SUCCESSFUL").count() < 1 and time.monotonic() < deadline:
                 time.sleep(0.02)
             started = time.monotonic()
-            (log_id,) = send(client_user, session, [series.series_instance_uid], [target])
+            (log_id,) = send(client_user, session, [series.series_instance_uid], [target], resend=True)
             wait_for([log_id], {"sending", "success"}, timeout=10)
             assert time.monotonic() - started < 2
             (log,) = wait_for([log_id], {"success", "failed"})
