@@ -246,9 +246,22 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
         screen.shot("transfers")
         assert set(scp.received()) == set(ct.sop_instance_uids) | set(archived.sop_instance_uids)
 
+        # Sending a delivered series again is a choice: the page asks, "Cancel" sends nothing.
+        page.get_by_label("#1 Chest CT").check()
+        page.get_by_role("button", name="Send (1 transfer)").click()
+        confirm = page.locator("#confirm-dialog")
+        expect(confirm).to_contain_text("Already sent: Chest CT → Main PACS (delivered")
+        confirm.get_by_role("button", name="Cancel").click()
+        expect(rows).to_have_count(2)
+        page.get_by_role("button", name="Send (1 transfer)").click()
+        confirm.get_by_role("button", name="Send again").click()
+        expect(rows).to_have_count(3)
+        expect(rows.nth(0).locator(".status")).to_have_text("success", timeout=30_000)
+
     sends = TransferLog.objects.filter(action=Action.SEND, user=user)
     assert sorted(sends.values_list("status", "destination_id", "instances_sent")) == [
         ("success", target.pk, 5),
+        ("success", target.pk, 6),
         ("success", target.pk, 6),
     ]
 
@@ -268,7 +281,7 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
     page.get_by_label("Search").fill("")
     page.get_by_label("Destination", exact=True).select_option("Main PACS")
     page.get_by_role("button", name="Apply").click()
-    expect(log_rows).to_have_count(2)
+    expect(log_rows).to_have_count(3)  # the Chest CT was sent twice
     # Sorting by patient, both ways: A to Z first.
     page.get_by_role("button", name="Patient").click()
     expect(page.locator('#log th[data-sort="patient_name"]')).to_have_attribute("aria-sort", "ascending")
@@ -296,13 +309,13 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
     csv_text = Path(download_info.value.path()).read_text()
     assert download_info.value.suggested_filename.endswith(".csv")
     lines = [line for line in csv_text.splitlines() if line.strip()]
-    assert len(lines) == 3, csv_text
+    assert len(lines) == 4, csv_text  # the header and three sends
     assert "ARCHIVE^BOB" in csv_text and "FOLDER^ALICE" in csv_text
 
     # Narrow window: nothing sticks out sideways (wide tables scroll inside their box).
     page.set_viewport_size({"width": 390, "height": 800})
     page.get_by_role("link", name="Send").click()
-    expect(page.locator("#transfers tbody tr")).to_have_count(2)
+    expect(page.locator("#transfers tbody tr")).to_have_count(3)
     wide = page.evaluate(
         """() => Array.from(document.querySelectorAll('body *'))
             .filter((e) => e.getBoundingClientRect().right > 391 && e.getClientRects().length)

@@ -1,6 +1,7 @@
 // Destinations management, for admins: list, create, edit, enable/disable, delete, test.
 
 import { api, ApiError } from "./api.js";
+import { askConfirm } from "./delivery.js";
 import { $, $$, h, setText } from "./dom.js";
 import { testConnection } from "./send.js";
 
@@ -144,30 +145,23 @@ async function save(event) {
   }
 }
 
-function confirmDelete(destination, opener) {
-  const dialog = $("#confirm-dialog");
-  $("#confirm-text").textContent =
-    `Delete the destination “${destination.name}”? The audit log keeps what it recorded about it.`;
-  dialog.returnValue = "";
-  dialog.addEventListener(
-    "close",
-    async () => {
-      if (dialog.returnValue !== "yes") {
-        opener.focus();
-        return;
-      }
-      try {
-        await api(`/api/destinations/${destination.id}/`, { method: "DELETE" });
-      } catch (error) {
-        setText($("#destinations-error"), error.message);
-      }
-      await loadAdminDestinations();
-      state.onChange();
-      $("#new-destination").focus();
-    },
-    { once: true },
+async function confirmDelete(destination, opener) {
+  const yes = await askConfirm(
+    `Delete the destination “${destination.name}”? The audit log keeps what it recorded about it.`,
+    "Delete",
   );
-  dialog.showModal();
+  if (!yes) {
+    opener.focus();
+    return;
+  }
+  try {
+    await api(`/api/destinations/${destination.id}/`, { method: "DELETE" });
+  } catch (error) {
+    setText($("#destinations-error"), error.message);
+  }
+  await loadAdminDestinations();
+  state.onChange();
+  $("#new-destination").focus();
 }
 
 export function initDestinations(onChange) {

@@ -1,7 +1,8 @@
 // Upload → choose series → choose destinations → send → watch the transfers.
 
 import { api, ApiError, upload } from "./api.js";
-import { $, announce, formatBytes, h, personName, setText, show, statusBadge } from "./dom.js";
+import { confirmResend, notDeliveredButton } from "./delivery.js";
+import { $, announce, formatBytes, formatDateTime, h, personName, setText, show, statusBadge } from "./dom.js";
 
 const ACTIVE = new Set(["pending", "sending"]);
 const POLL_MS = 1000;
@@ -372,7 +373,7 @@ function updateSendButton() {
   button.textContent = ready ? `Send (${n} transfer${n === 1 ? "" : "s"})` : "Send";
 }
 
-async function send() {
+async function send(resend = false) {
   const button = $("#send");
   setText($("#send-error"), "");
   button.disabled = true;
@@ -383,6 +384,7 @@ async function send() {
         import_id: state.importResult.import_id,
         series_instance_uids: Array.from(state.selected),
         destination_ids: Array.from(state.chosenDestinations),
+        resend,
       },
     });
     addTransfers(answer.transfers);
@@ -391,7 +393,13 @@ async function send() {
     syncChecks();
     announce(`${answer.transfers.length} ${answer.transfers.length === 1 ? "transfer" : "transfers"} queued.`);
   } catch (error) {
-    setText($("#send-error"), error.message);
+    if (!resend && error instanceof ApiError && error.status === 409 && error.body && error.body.already_delivered) {
+      // Sending twice is a choice: ask, and send again only if the user says so.
+      if (await confirmResend(error, state.seriesByUid, state.destinations)) return send(true);
+      announce("Not sent again.");
+    } else {
+      setText($("#send-error"), error.message);
+    }
   } finally {
     updateSendButton();
   }
@@ -463,14 +471,23 @@ function renderTransfer(entry) {
   const percent = t.progress ?? (t.instance_count ? Math.floor((100 * (t.instances_sent || 0)) / t.instance_count) : 0);
   bar.setAttribute("aria-valuetext", `${percent} %`);
   const failed = t.instances_failed ? `, ${t.instances_failed} failed` : "";
-  progressText.textContent = `${t.instances_sent || 0} / ${t.instance_count} (${percent} %)${failed}`;
-  status.replaceChildren(statusBadge(t.status), t.attempt > 1 ? h("span", { class: "muted" }, ` attempt ${t.attempt}`) : "");
+  const before = t.instances_already_delivered ? `, ${t.instances_already_delivered} delivered before` : "";
+  progressText.textContent = `${t.instances_sent || 0} / ${t.instance_count} (${percent} %)${failed}${before}`;
+  const next = t.status === "pending" && t.next_attempt_at ? ` next attempt ${formatDateTime(t.next_attempt_at)}` : "";
+  status.replaceChildren(
+    statusBadge(t.status),
+    t.attempt > 1 ? h("span", { class: "muted" }, ` attempt ${t.attempt}`) : "",
+    next ? h("span", { class: "muted next-attempt" }, next) : "",
+  );
   error.textContent = t.error_message || "";
   const buttons = [];
   if (ACTIVE.has(t.status)) {
     buttons.push(
       h("button", { type: "button", class: "secondary small", onclick: () => cancelTransfer(t.id), "aria-label": `Cancel transfer ${t.id}` }, "Cancel"),
     );
+  }
+  if ((t.status === "failed" || t.status === "cancelled") && t.instances_sent < t.instance_count) {
+    buttons.push(notDeliveredButton(t, error));
   }
   if (t.status === "failed" || t.status === "cancelled") {
     buttons.push(
@@ -585,7 +602,7 @@ export function initSend() {
     }
     syncChecks();
   });
-  $("#send").addEventListener("click", send);
+  $("#send").addEventListener("click", () => send());
 }
 
 export async function showSend() {
