@@ -1,17 +1,20 @@
-"""Transfer endpoints: send, status, cancel, retry. Transfers run in workers, never here."""
+"""Transfer endpoints: send, status, cancel, retry, a transfer's ledger. Transfers run in workers, never here."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import User
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dicom_api.models import Delivery, TransferLog
+from dicom_api.models import Delivery, TransferInstance, TransferLog
 from dicom_api.pagination import LargeTablePagination
 from dicom_api.selectors.transfers import STATUS_MAX_IDS, transfer_get_own, transfer_instances, transfers_status
 from dicom_api.serializers.transfers import (
@@ -120,22 +123,27 @@ class RetryView(APIView):
         )
 
 
-class InstancesView(APIView):
+class InstancesView(generics.ListAPIView[TransferInstance]):
     """The ledger of one transfer: what became of each instance, in sending order."""
+
+    serializer_class = TransferInstanceSerializer
+    pagination_class = LargeTablePagination
+    queryset = TransferInstance.objects.none()  # the schema's model; get_queryset says which rows
+
+    def get_queryset(self) -> QuerySet[TransferInstance]:
+        return transfer_instances(
+            user=_user(self.request), transfer_id=self.kwargs["pk"], outcome=self.request.query_params.get("outcome")
+        )
 
     @extend_schema(
         parameters=[
             OpenApiParameter("outcome", OpenApiTypes.STR, enum=Delivery.values, description="Only this outcome."),
-            OpenApiParameter("page", OpenApiTypes.INT),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description="At most 500 (default 50)."),
         ],
         responses={
             200: TransferInstanceSerializer(many=True),
+            400: OpenApiResponse(ErrorDetailSerializer, description="An unknown outcome."),
             404: OpenApiResponse(ErrorDetailSerializer, description="Not a transfer of yours, or past the last page."),
         },
     )
-    def get(self, request: Request, pk: int) -> Response:
-        rows = transfer_instances(user=_user(request), transfer_id=pk, outcome=request.query_params.get("outcome"))
-        paginator = LargeTablePagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(TransferInstanceSerializer(page, many=True).data)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
