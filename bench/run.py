@@ -244,7 +244,8 @@ def api_send(app: App, import_id: str, series: list[str], destinations: list[int
         for t in app.request(
             "POST",
             "/api/dicom/send/",
-            {"import_id": import_id, "series_instance_uids": series, "destination_ids": destinations},
+            # The same series goes to the same destination run after run: a resend by choice.
+            {"import_id": import_id, "series_instance_uids": series, "destination_ids": destinations, "resend": True},
         )["transfers"]
     ]
     transfers = wait_done(app, ids)
@@ -434,6 +435,7 @@ def main() -> None:
                         "import_id": tiny_import["import_id"],
                         "series_instance_uids": series_of(tiny_import),
                         "destination_ids": [dest1],
+                        "resend": True,
                     },
                 )["transfers"][0]
                 while True:
