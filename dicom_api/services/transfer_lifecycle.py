@@ -8,8 +8,10 @@ State machine of a transfer (one ``TransferLog`` with action ``send``)::
                  │                 │  │   └─finish──▶ failed   (permanent failure, or the last  │
                  │                 │  │                         attempt failed)                 │
                  │                 │  └──────────────────────────────────────────────────────────┘
-                 │                 └─recover─▶ pending, or failed after the last attempt
-                 │                             (its worker stopped beating)
+                 │                 ├─recover─▶ pending, or failed after the last attempt
+                 │                 │           (its worker stopped beating: SIGKILL, power)
+                 │                 └─release─▶ pending, queued at once, the attempt not counted
+                 │                             (its worker was asked to stop: SIGTERM, SIGINT)
                  ├─claim─▶ failed  (the destination was deleted or disabled before the claim)
                  └─cancel─▶ cancelled ◀─cancel─ sending
 
@@ -139,6 +141,26 @@ def requeue(log_id: int, *, token: str, message: str, delay: float, **fields: An
         )
         if won:
             queue.enqueue_on_commit(log_id, delay=delay)
+    return won
+
+
+def release(log_id: int, *, token: str, message: str, **fields: Any) -> bool:
+    """sending → pending, queued at once, this attempt not counted: the worker was asked to stop
+    (its ledger is saved; the next worker sends the rest)."""
+    with transaction.atomic():
+        won = bool(
+            _sending(log_id, token).update(
+                status=Status.PENDING,
+                attempt=F("attempt") - 1,
+                error_message=message,
+                completed_at=None,
+                claim_token="",
+                next_attempt_at=None,
+                **fields,
+            )
+        )
+        if won:
+            queue.enqueue_on_commit(log_id)
     return won
 
 

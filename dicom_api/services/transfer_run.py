@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from destinations.models import Destination
 from destinations.validators import is_ipv6_address
+from dicom_api import stopping
 from dicom_api.dcmtk import dcmsend
 from dicom_api.dcmtk.echoscu import EchoCategory, echo
 from dicom_api.models import Delivery, ImportSession, Status, TransferLog
@@ -35,6 +36,7 @@ class Verdict(enum.Enum):
     REQUEUE = "requeue"  # a transient failure: the same transfer is attempted again later
     FAILED = "failed"
     CANCELLED = "cancelled"  # the user cancelled while this attempt ran
+    RELEASE = "release"  # this worker was asked to stop: the next one sends the rest, at once
 
 
 @dataclass
@@ -95,11 +97,14 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome:
         if [acknowledged, refused] != last_saved:
             counts = {"instances_sent": before + acknowledged, "instances_failed": refused}
             last_saved[:] = [acknowledged, refused]
-        return lifecycle.save_progress(log.pk, token=claimed.token, counts=counts)
+        # False stops dcmsend: the transfer was cancelled, or this worker is asked to stop.
+        return lifecycle.save_progress(log.pk, token=claimed.token, counts=counts) and not stopping.requested.is_set()
 
     def record(outcomes: list[dcmsend.FileOutcome]) -> None:
         ledger.ledger_record(rows, outcomes)
 
+    if stopping.requested.is_set():
+        return Outcome(Verdict.RELEASE, "The worker was stopped before this attempt began; queued again.")
     try:
         report = _send(destination, files, progress, record)
     except ValidationError as e:
@@ -168,9 +173,17 @@ def _attempt_entry(log: TransferLog, claimed: lifecycle.Claim, report: dcmsend.S
         "acknowledged": report.acknowledged,
         "refused": report.refused,
         "not_sent": report.not_sent,
-        "outcome": "success" if report.success else (report.failure.value if report.failure else "failed"),
+        "outcome": _attempt_outcome(report),
         "detail": report.detail[:500],
     }
+
+
+def _attempt_outcome(report: dcmsend.SendReport) -> str:
+    if report.success:
+        return "success"
+    if report.failure is dcmsend.Failure.CANCELLED and stopping.requested.is_set():
+        return "released"  # the worker was stopped; not counted as an attempt
+    return report.failure.value if report.failure else "failed"
 
 
 def outcome_of(log: TransferLog, report: dcmsend.SendReport | None, claimed: lifecycle.Claim) -> Outcome:
@@ -196,6 +209,9 @@ def outcome_of(log: TransferLog, report: dcmsend.SendReport | None, claimed: lif
     }
     interim = {**final, "instances_failed": counts[Delivery.REFUSED] + counts[Delivery.UNSENDABLE]}
     if report is not None and report.failure is dcmsend.Failure.CANCELLED:
+        if stopping.requested.is_set():
+            message = f"The worker was stopped; {counts.delivered} of {log.instance_count} instances were stored. "
+            return Outcome(Verdict.RELEASE, message + "Queued again for the rest.", report=report, fields=interim)
         return Outcome(Verdict.CANCELLED, report=report, fields=interim)
     whole = _whole_transfer(report, log, counts)
     went_through = report is None or report.success or report.failure in _EVERY_FILE_TRIED
@@ -254,6 +270,8 @@ def outcome_record(claimed: lifecycle.Claim, outcome: Outcome) -> None:
         won = lifecycle.requeue(log.pk, token=token, message=outcome.message, delay=outcome.delay, **outcome.fields)
     elif verdict is Verdict.FAILED:
         won = lifecycle.finish(log.pk, token=token, status=Status.FAILED, message=outcome.message, **outcome.fields)
+    elif verdict is Verdict.RELEASE:
+        won = lifecycle.release(log.pk, token=token, message=outcome.message, **outcome.fields)
     else:
         won = False
     if won:
