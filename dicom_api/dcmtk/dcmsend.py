@@ -369,6 +369,7 @@ def _follow(
             if _consume(line, report):
                 return
         now = time.monotonic()
+        files.flush_if_due(now)
         if lines:
             last_output = now
         elif now - last_output > stall:

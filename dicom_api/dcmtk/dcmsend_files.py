@@ -135,13 +135,22 @@ def report_statuses(text: str) -> dict[str, tuple[int | None, str]]:
 
 
 class FilesSeen:
-    """Hands the files decided since the last call to the caller's ``on_files``."""
+    """Hands the files decided since the last call to the caller's ``on_files``: at least every
+    ``FLUSH_EVERY`` seconds while dcmsend runs (it goes on sending meanwhile, so little is left
+    for the end), before each progress call, and at the end."""
+
+    FLUSH_EVERY = 0.1
 
     def __init__(self, tracker: FileTracker, on_files: Callable[[list[FileOutcome]], None] | None) -> None:
-        self.tracker, self.on_files, self.given = tracker, on_files, 0
+        self.tracker, self.on_files, self.given, self.flushed_at = tracker, on_files, 0, 0.0
 
     def feed(self, line: str) -> None:
         self.tracker.feed(line)
+
+    def flush_if_due(self, now: float) -> None:
+        if now - self.flushed_at >= self.FLUSH_EVERY:
+            self.flushed_at = now
+            self.flush()
 
     def flush(self) -> None:
         new = self.tracker.outcomes[self.given :]

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count
 
 from dicom_api.dcmtk.dcmsend import FileOutcome, is_success_or_warning
@@ -46,17 +47,6 @@ class LedgerCounts:
         return self[Delivery.PENDING] + self[Delivery.REFUSED]
 
 
-def _series_instances(import_session_id: uuid.UUID, series_uids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
-    by_series: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for series_uid, sop_uid, relative_path in (
-        DicomInstance.objects.filter(import_session_id=import_session_id, series_instance_uid__in=list(series_uids))
-        .order_by("series_instance_uid", "instance_number", "id")
-        .values_list("series_instance_uid", "sop_instance_uid", "relative_path")
-    ):
-        by_series[series_uid].append((sop_uid, relative_path))
-    return by_series
-
-
 def ledger_create(
     logs: Sequence[TransferLog],
     *,
@@ -65,25 +55,34 @@ def ledger_create(
 ) -> None:
     """One pending row per instance of each transfer's series, in sending order (instance
     number); ``delivered_before`` (SOP Instance UID → outcome, status, reason) starts rows as
-    delivered already (a Retry)."""
-    instances = _series_instances(import_session.pk, {log.series_instance_uid for log in logs})
-    earlier = delivered_before or {}
-    rows = []
-    for log in logs:
-        for position, (sop_uid, relative_path) in enumerate(instances.get(log.series_instance_uid, [])):
-            outcome, status, reason = earlier.get(sop_uid, (Delivery.PENDING, None, ""))
-            rows.append(
-                TransferInstance(
-                    transfer=log,
-                    position=position,
-                    sop_instance_uid=sop_uid,
-                    relative_path=relative_path,
-                    outcome=outcome,
-                    dimse_status=status,
-                    reason=reason,
-                )
+    delivered already (a Retry).
+
+    One ``INSERT ... SELECT`` per transfer, in the database: building a model per row cost 80 ms
+    per 1,000 instances in the request of ``/send/``.
+    """
+    ledger, instances = TransferInstance._meta.db_table, DicomInstance._meta.db_table
+    with connection.cursor() as cursor:
+        for log in logs:
+            cursor.execute(
+                f"INSERT INTO {ledger} (transfer_id, position, sop_instance_uid, relative_path, outcome, reason) "  # noqa: S608 - table names are ours
+                f"SELECT %s, ROW_NUMBER() OVER (ORDER BY instance_number, id) - 1, sop_instance_uid, relative_path, "
+                f"%s, '' FROM {instances} WHERE import_session_id = %s AND series_instance_uid = %s",
+                [log.pk, Delivery.PENDING.value, _uuid_parameter(import_session.pk), log.series_instance_uid],
             )
-    TransferInstance.objects.bulk_create(rows, batch_size=_BATCH)
+    if delivered_before:
+        groups: dict[tuple[str, int | None, str], list[str]] = defaultdict(list)
+        for sop_uid, earlier in delivered_before.items():
+            groups[earlier].append(sop_uid)
+        for (outcome, status, reason), sop_uids in groups.items():
+            for start in range(0, len(sop_uids), _BATCH):
+                TransferInstance.objects.filter(
+                    transfer__in=logs, sop_instance_uid__in=sop_uids[start : start + _BATCH]
+                ).update(outcome=outcome, dimse_status=status, reason=reason)
+
+
+def _uuid_parameter(value: uuid.UUID) -> uuid.UUID | str:
+    """A UUID as the backend stores it (a uuid column on PostgreSQL, 32 hex digits on SQLite)."""
+    return value if connection.vendor == "postgresql" else value.hex
 
 
 def ledger_delivered(transfer_id: int) -> dict[str, tuple[str, int | None, str]]:
@@ -125,17 +124,39 @@ def delivery_of(outcome: FileOutcome) -> Delivery:
 
 
 def ledger_record(rows: Sequence[LedgerRow], outcomes: Iterable[FileOutcome]) -> None:
-    """Write the outcomes of files ``rows[outcome.index]``: one ``UPDATE`` per distinct outcome."""
+    """Write the outcomes of files ``rows[outcome.index]``: one ``UPDATE`` per distinct outcome
+    and run of consecutive rows (a ledger is inserted in sending order, so a tick of
+    acknowledgements is usually one ``UPDATE ... WHERE id BETWEEN``)."""
     groups: dict[tuple[str, int | None, str], list[int]] = defaultdict(list)
     for outcome in outcomes:
         delivery = delivery_of(outcome)
         reason = "" if delivery is Delivery.ACKNOWLEDGED else outcome.text[:1000]
         groups[(delivery.value, outcome.status, reason)].append(rows[outcome.index].id)
     for (value, status, reason), ids in groups.items():
-        for start in range(0, len(ids), _BATCH):
-            TransferInstance.objects.filter(pk__in=ids[start : start + _BATCH]).update(
+        runs, scattered = _runs(sorted(ids))
+        for first, last in runs:
+            TransferInstance.objects.filter(pk__range=(first, last)).update(
                 outcome=value, dimse_status=status, reason=reason
             )
+        for start in range(0, len(scattered), _BATCH):
+            TransferInstance.objects.filter(pk__in=scattered[start : start + _BATCH]).update(
+                outcome=value, dimse_status=status, reason=reason
+            )
+
+
+def _runs(ids: list[int], shortest: int = 8) -> tuple[list[tuple[int, int]], list[int]]:
+    """Consecutive ids as (first, last) ranges, at least ``shortest`` long; the others one by one."""
+    runs: list[tuple[int, int]] = []
+    scattered: list[int] = []
+    start = 0
+    for end in range(1, len(ids) + 1):
+        if end == len(ids) or ids[end] != ids[end - 1] + 1:
+            if end - start >= shortest:
+                runs.append((ids[start], ids[end - 1]))
+            else:
+                scattered.extend(ids[start:end])
+            start = end
+    return runs, scattered
 
 
 def ledger_counts(transfer_id: int) -> LedgerCounts:
