@@ -4,8 +4,20 @@ from django.conf import settings
 from django.db import models
 
 
+class Verify(models.TextChoices):
+    """What is checked after a successful send."""
+
+    NONE = "none", "Nothing more"
+    C_FIND = "c-find", "C-FIND at IMAGE level: the destination holds every instance"
+
+
 class Destination(models.Model):
-    """A DICOM node (PACS, workstation) that series are sent to with C-STORE."""
+    """A DICOM node (PACS, workstation) that series are sent to with C-STORE.
+
+    ``reachable`` and the fields after it are its state as the workers found it (never set
+    through the API): a destination that refuses connections is unreachable since a moment, and
+    its queued transfers wait for one probe (``next_probe_at``) instead of each trying on its own.
+    """
 
     name = models.CharField(max_length=100, unique=True)
     ae_title = models.CharField("AE title", max_length=16)
@@ -18,6 +30,13 @@ class Destination(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    verify = models.CharField(max_length=20, choices=Verify.choices, default=Verify.NONE)
+
+    reachable = models.BooleanField(default=True)
+    unreachable_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+    probe_delay = models.FloatField(default=0.0)  # seconds between probes, doubling to the ceiling
 
     class Meta:
         ordering = ["name"]

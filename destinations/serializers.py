@@ -6,7 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from destinations.models import Destination
+from destinations.models import Destination, Verify
 from destinations.validators import clean_ae_title, clean_host, validate_port
 from dicom_api.dcmtk.echoscu import EchoCategory
 
@@ -22,6 +22,14 @@ def _drf(check: Callable[[Any], Any], value: Any) -> Any:
 class UserReferenceSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(read_only=True)
+
+
+class DestinationStateSerializer(serializers.Serializer[Any]):
+    reachable = serializers.BooleanField(help_text="False once a send found nothing accepting connections.")
+    since = serializers.DateTimeField(
+        source="unreachable_since", allow_null=True, help_text="Unreachable since then (null when reachable)."
+    )
+    last_error = serializers.CharField(help_text="What the last failed connection said.")
 
 
 class DestinationSerializer(serializers.ModelSerializer[Destination]):
@@ -46,6 +54,14 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
     created_by = UserReferenceSerializer(
         read_only=True, allow_null=True, help_text="The admin who created it; null once that account is deleted."
     )
+    verify = serializers.ChoiceField(
+        choices=[choice.value for choice in Verify],
+        required=False,
+        default=Verify.NONE.value,
+        help_text="After a successful send: `none`, or `c-find` (ask the destination, at IMAGE level, "
+        "whether it holds every instance).",
+    )
+    state = DestinationStateSerializer(source="*", read_only=True, help_text="As the workers last found it.")
 
     class Meta:
         model = Destination
@@ -57,11 +73,13 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
             "port",
             "description",
             "enabled",
+            "verify",
+            "state",
             "created_by",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_by", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_by", "created_at", "updated_at", "state"]
 
     def validate_name(self, value: str) -> str:
         others = Destination.objects.filter(name__iexact=value)

@@ -18,7 +18,7 @@ from dicom_transfer.exceptions import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_FIELDS = ("name", "ae_title", "host", "port", "description", "enabled")
+EDITABLE_FIELDS = ("name", "ae_title", "host", "port", "description", "enabled", "verify")
 
 
 def _save(destination: Destination) -> None:

@@ -79,8 +79,10 @@ class FaultSCP:
 
 
 @contextlib.contextmanager
-def fault_scp(ae_title: str = "FAULTY", *, require_called_aet: bool = True, **behaviour: object) -> Iterator[FaultSCP]:
-    port = free_port()
+def fault_scp(
+    ae_title: str = "FAULTY", *, require_called_aet: bool = True, port: int | None = None, **behaviour: object
+) -> Iterator[FaultSCP]:
+    port = port or free_port()
     scp = FaultSCP(port=port, ae_title=ae_title, **behaviour)  # type: ignore[arg-type]
     ae = AE(ae_title=ae_title)
     ae.require_called_aet = require_called_aet

@@ -227,3 +227,13 @@ def test_a_user_may_not_create(client_user: APIClient) -> None:
 def test_it_needs_a_token(anon_client: APIClient, db: None) -> None:
     assert create(anon_client).status_code == 401
     assert not Destination.objects.exists()
+
+
+def test_verify_is_chosen_and_the_state_is_not_writable(client_admin: APIClient) -> None:
+    response = create(client_admin, verify="c-find", state={"reachable": False, "last_error": "made up"})
+    assert response.status_code == 201
+    assert response.json()["verify"] == "c-find"
+    assert response.json()["state"] == {"reachable": True, "since": None, "last_error": ""}
+    destination = Destination.objects.get()
+    assert (destination.verify, destination.reachable, destination.last_error) == ("c-find", True, "")
+    assert create(client_admin, name="Other", verify="sometimes").status_code == 400

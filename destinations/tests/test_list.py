@@ -34,8 +34,12 @@ def test_it_lists_enabled_destinations_for_a_user_with_every_field(
         "created_by",
         "created_at",
         "updated_at",
+        "verify",
+        "state",
     }
     assert item["created_by"] == {"id": admin_user.pk, "username": "root"}
+    assert item["verify"] == "none"
+    assert item["state"] == {"reachable": True, "since": None, "last_error": ""}
     assert (item["name"], item["ae_title"], item["host"], item["port"], item["enabled"]) == (
         "PACS",
         "PACS",

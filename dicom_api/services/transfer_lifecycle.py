@@ -12,7 +12,10 @@ State machine of a transfer (one ``TransferLog`` with action ``send``)::
                  │                 │           (its worker stopped beating: SIGKILL, power)
                  │                 └─release─▶ pending, queued at once, the attempt not counted
                  │                             (its worker was asked to stop: SIGTERM, SIGINT)
-                 ├─claim─▶ failed  (the destination was deleted or disabled before the claim)
+                 ├─claim─▶ failed  (the destination was deleted or disabled before the claim, or
+                 │                  stayed unreachable for the whole retry window)
+                 ├─wait──▶ pending (its destination is unreachable: queued again for the next probe,
+                 │                  no attempt counted)
                  └─cancel─▶ cancelled ◀─cancel─ sending
 
 Two words, two mechanisms: a *requeue* runs the same row again (an automatic later attempt); a
@@ -39,6 +42,7 @@ from destinations.models import Destination
 from dicom_api import queue
 from dicom_api.audit import destination_snapshot
 from dicom_api.models import ACTIVE_STATUSES, DELIVERED, Action, Status, TransferInstance, TransferLog
+from dicom_api.services import reachability
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +60,11 @@ def _sending(log_id: int, token: str) -> Any:
     return TransferLog.objects.filter(pk=log_id, status=Status.SENDING, claim_token=token)
 
 
-def claim(log_id: int, *, token: str, max_per_destination: int, stale_before: datetime) -> Claim | None:
-    """pending → sending, if the destination has a free association slot. None: not ours to run.
+def claim(
+    log_id: int, *, token: str, max_per_destination: int, stale_before: datetime, retry_for: float = float("inf")
+) -> Claim | None:
+    """pending → sending, if the destination has a free association slot and is reachable (or this
+    claim is its probe). None: not ours to run now.
 
     The row's destination snapshot is refreshed to the destination as it is now: that is the one
     this attempt contacts (an admin may have edited it since the request). What the ledger says
@@ -74,6 +81,13 @@ def claim(log_id: int, *, token: str, max_per_destination: int, stale_before: da
         if destination is None or not destination.enabled:
             _fail_pending(log, "The destination was disabled before the transfer started.")
             return None
+        now = timezone.now()
+        probe_at = reachability.probe_due(destination, now)
+        if probe_at is not None:
+            _wait_for_probe(log, destination, probe_at, now=now, retry_for=retry_for)
+            return None
+        if not destination.reachable:
+            destination.refresh_from_db()  # this claim is the probe: with the next one scheduled
         busy = TransferLog.objects.filter(
             destination_id=destination.pk, status=Status.SENDING, heartbeat_at__gte=stale_before
         ).count()
@@ -101,6 +115,34 @@ def claim(log_id: int, *, token: str, max_per_destination: int, stale_before: da
             return None
         log.refresh_from_db()
         return Claim(log=log, destination=destination, token=token)
+
+
+def _wait_for_probe(
+    log: TransferLog, destination: Destination, probe_at: datetime, *, now: datetime, retry_for: float
+) -> None:
+    """pending → pending until the destination's next probe (no attempt counted), or failed once
+    the retry window is over."""
+    since = (
+        destination.unreachable_since.isoformat(sep=" ", timespec="seconds") if destination.unreachable_since else "?"
+    )
+    if (probe_at - log.timestamp).total_seconds() > retry_for:
+        _fail_pending(
+            log,
+            f"The destination has not accepted connections since {since} ({destination.last_error}); "
+            f"gave up after {retry_for / 3600:g} h.",
+        )
+        return
+    TransferLog.objects.filter(pk=log.pk, status=Status.PENDING).update(
+        next_attempt_at=probe_at,
+        error_message=f"Waiting: the destination has not accepted connections since {since} "
+        f"({destination.last_error}). It is tried again at {_when(probe_at)}.",
+    )
+    # Just after the probe: by then it has answered, or the next probe is scheduled.
+    queue.enqueue_on_commit(log.pk, delay=(probe_at - now).total_seconds() + 0.5 + random.random())
+
+
+def _when(moment: datetime) -> str:
+    return moment.isoformat(sep=" ", timespec="seconds")
 
 
 def _fail_pending(log: TransferLog, message: str) -> bool:

@@ -25,6 +25,7 @@ from dicom_api import stopping
 from dicom_api.dcmtk import dcmsend
 from dicom_api.dcmtk.echoscu import EchoCategory, echo
 from dicom_api.models import Delivery, ImportSession, Status, TransferLog
+from dicom_api.services import reachability
 from dicom_api.services import transfer_ledger as ledger
 from dicom_api.services import transfer_lifecycle as lifecycle
 
@@ -48,6 +49,7 @@ class Outcome:
     delay: float = 0.0  # before the next attempt (REQUEUE)
     report: dcmsend.SendReport | None = None
     fields: dict[str, Any] = field(default_factory=dict)  # counts and details of the row
+    reachable: bool | None = None  # what the attempt found of the destination (None: nothing)
 
 
 def transfer_run(*, transfer_id: int, claim_token: str) -> None:
@@ -57,6 +59,7 @@ def transfer_run(*, transfer_id: int, claim_token: str) -> None:
         token=claim_token,
         max_per_destination=settings.TRANSFER_MAX_CONCURRENT_PER_DESTINATION,
         stale_before=lifecycle.stale_before(settings.TRANSFER_STALE_AFTER),
+        retry_for=settings.TRANSFER_RETRY_FOR,
     )
     if claimed is None:
         return
@@ -215,23 +218,48 @@ def outcome_of(log: TransferLog, report: dcmsend.SendReport | None, claimed: lif
         return Outcome(Verdict.CANCELLED, report=report, fields=interim)
     whole = _whole_transfer(report, log, counts)
     went_through = report is None or report.success or report.failure in _EVERY_FILE_TRIED
+    answered = report is not None and (report.acknowledged or report.refused or report.unsendable)
     if went_through and counts[Delivery.UNSENDABLE]:
         # A damaged file fails alone, and at once: another attempt would not read it either.
-        return Outcome(Verdict.FAILED, _unsendable_message(log, counts), report=report, fields=final)
+        message = _unsendable_message(log, counts)
+        return Outcome(Verdict.FAILED, message, report=report, fields=final, reachable=bool(answered) or None)
     if went_through and not counts.to_send:
-        return Outcome(Verdict.SUCCESS, report=report, fields=final)
+        return Outcome(Verdict.SUCCESS, report=report, fields=final, reachable=bool(answered) or None)
     failure = whole.failure or dcmsend.Failure.OTHER
     message = failure_message(whole, log)
-    if failure.transient and log.attempt < settings.TRANSFER_MAX_ATTEMPTS:
-        delay = settings.TRANSFER_RETRY_BACKOFF * (2 ** (log.attempt - 1))
-        return Outcome(
-            Verdict.REQUEUE,
-            f"{message} Attempt {log.attempt} of {settings.TRANSFER_MAX_ATTEMPTS}; trying again in {delay:g} s.",
-            delay=delay,
-            report=report,
-            fields=interim,
-        )
-    return Outcome(Verdict.FAILED, message, report=report, fields=final)
+    no_connection = failure is dcmsend.Failure.CONNECTION_REFUSED
+    if failure.transient:
+        delay = _retry_delay(log, claimed.destination, refused=no_connection)
+        if (timezone.now() - log.timestamp).total_seconds() + delay <= settings.TRANSFER_RETRY_FOR:
+            return Outcome(
+                Verdict.REQUEUE,
+                f"{message} Attempt {log.attempt}; trying again in {_duration(delay)}.",
+                delay=delay,
+                report=report,
+                fields=interim,
+                reachable=False if no_connection else None,
+            )
+        message += f" Gave up after trying for {_duration(settings.TRANSFER_RETRY_FOR)}."
+    return Outcome(Verdict.FAILED, message, report=report, fields=final, reachable=False if no_connection else None)
+
+
+def _retry_delay(log: TransferLog, destination: Destination, *, refused: bool) -> float:
+    """Exponential backoff to a ceiling; a destination that refuses connections is tried again at
+    its next probe (``reachability``), shared by all its transfers."""
+    if refused and not destination.reachable and destination.next_probe_at is not None:
+        return max(0.0, (destination.next_probe_at - timezone.now()).total_seconds())
+    if refused:
+        return float(settings.TRANSFER_RETRY_BACKOFF)
+    backoff = settings.TRANSFER_RETRY_BACKOFF * (2 ** min(log.attempt - 1, 30))
+    return float(min(settings.TRANSFER_RETRY_BACKOFF_MAX, backoff))
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.3g} s"
 
 
 _EVERY_FILE_TRIED = (dcmsend.Failure.INSTANCES_REFUSED, dcmsend.Failure.UNSENDABLE)
@@ -264,6 +292,10 @@ def outcome_record(claimed: lifecycle.Claim, outcome: Outcome) -> None:
     """Write how the attempt ended. A transfer cancelled meanwhile stays cancelled, with what got
     through recorded (a user must not believe nothing reached the PACS when it all did)."""
     log, token, verdict = claimed.log, claimed.token, outcome.verdict
+    if outcome.reachable is False and log.destination_id is not None:
+        reachability.mark_unreachable(log.destination_id, outcome.message)
+    elif outcome.reachable and not claimed.destination.reachable and log.destination_id is not None:
+        reachability.mark_reachable(log.destination_id)
     if verdict is Verdict.SUCCESS:
         won = lifecycle.finish(log.pk, token=token, status=Status.SUCCESS, message="", **outcome.fields)
     elif verdict is Verdict.REQUEUE:

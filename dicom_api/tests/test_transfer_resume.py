@@ -57,7 +57,7 @@ def test_a_retry_sends_only_what_the_failed_transfer_did_not_deliver(
     session = import_files(user, series.files)
     with fault_scp("ABORTS", abort_after=20, abort_limit=1) as peer:
         target = destination("aborts", "ABORTS", peer.port)
-        workers(1, TRANSFER_MAX_ATTEMPTS="1")
+        workers(1, TRANSFER_RETRY_FOR="0.5")  # no second attempt: the transfer fails
         (log_id,) = send(client_user, session, [series.series_instance_uid], [target])
         (failed,) = wait_for([log_id], {"success", "failed"}, timeout=60)
         assert (failed.status, failed.instances_sent) == ("failed", 20)

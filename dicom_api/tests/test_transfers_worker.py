@@ -215,19 +215,22 @@ def test_refused_connection_is_retried_with_backoff_then_fails_clearly(
 ) -> None:
     series, session = small_series
     target = destination("down", "DOWN", closed_port())
-    workers(1, TRANSFER_MAX_ATTEMPTS="3", TRANSFER_RETRY_BACKOFF="0.5")
+    workers(1, TRANSFER_RETRY_FOR="3", TRANSFER_RETRY_BACKOFF="0.5")
     (log_id,) = send(client_user, session, [series.series_instance_uid], [target])
     (log,) = wait_for([log_id], {"failed", "success"})
-    assert (log.status, log.attempt, log.instances_sent, log.instances_failed) == ("failed", 3, 0, 50)
+    assert (log.status, log.instances_sent, log.instances_failed) == ("failed", 0, 50)
+    assert log.attempt >= 2
     assert "Nothing accepts connections at 127.0.0.1:" in log.error_message
+    assert "Gave up after trying for 3 s" in log.error_message
     attempts = log.details["attempts"]
-    assert [a["outcome"] for a in attempts] == ["connection_refused"] * 3
+    assert [a["outcome"] for a in attempts] == ["connection_refused"] * log.attempt
     # Exponential backoff: 0.5 s, then 1 s between attempts.
     from datetime import datetime
 
     starts = [datetime.fromisoformat(a["started_at"]) for a in attempts]
     assert (starts[1] - starts[0]).total_seconds() >= 0.5
-    assert (starts[2] - starts[1]).total_seconds() >= 1.0
+    if len(starts) > 2:
+        assert (starts[2] - starts[1]).total_seconds() >= 1.0
 
 
 def test_association_rejected_fails_at_once_without_retry(
@@ -268,7 +271,7 @@ def test_a_silent_receiver_fails_within_the_timeout(
     series, session = small_series
     with fault_scp("SILENT", silent=True) as peer:
         target = destination("silent", "SILENT", peer.port)
-        workers(1, TRANSFER_MAX_ATTEMPTS="1", DICOM_DIMSE_TIMEOUT="2")
+        workers(1, TRANSFER_RETRY_FOR="1", DICOM_DIMSE_TIMEOUT="2")
         (log_id,) = send(client_user, session, [series.series_instance_uid], [target])
         wait_for([log_id], {"sending"}, timeout=30)
         started = time.monotonic()

@@ -70,3 +70,14 @@ async function notDeliveredList(id) {
   if (!list.children.length) list.append(h("li", { class: "muted" }, "Every instance was delivered."));
   return list;
 }
+
+// A destination the workers found refusing connections: since when, and what it said.
+export function unreachableNote(destination) {
+  const state = destination.state;
+  if (!state || state.reachable) return "";
+  return h(
+    "span",
+    { class: "unreachable", role: "note" },
+    `Unreachable since ${formatDateTime(state.since)}: ${state.last_error} Its transfers wait and resume by themselves.`,
+  );
+}

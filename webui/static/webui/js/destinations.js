@@ -1,7 +1,7 @@
 // Destinations management, for admins: list, create, edit, enable/disable, delete, test.
 
 import { api, ApiError } from "./api.js";
-import { askConfirm } from "./delivery.js";
+import { askConfirm, unreachableNote } from "./delivery.js";
 import { $, $$, h, setText } from "./dom.js";
 import { testConnection } from "./send.js";
 
@@ -44,7 +44,7 @@ function row(destination) {
     h("td", {}, destination.host),
     h("td", { class: "num" }, String(destination.port)),
     h("td", {}, destination.description || ""),
-    h("td", { class: "enabled-cell" }, destination.enabled ? "Yes" : "No"),
+    h("td", { class: "enabled-cell" }, destination.enabled ? "Yes" : "No", unreachableNote(destination)),
     h("td", {}, h("div", { class: "test-cell" }, test, result)),
     h("td", { class: "actions" }, edit, toggle, remove),
   );

@@ -1,7 +1,7 @@
 // Upload → choose series → choose destinations → send → watch the transfers.
 
 import { api, ApiError, upload } from "./api.js";
-import { confirmResend, notDeliveredButton } from "./delivery.js";
+import { confirmResend, notDeliveredButton, unreachableNote } from "./delivery.js";
 import { $, announce, formatBytes, formatDateTime, h, personName, setText, show, statusBadge } from "./dom.js";
 
 const ACTIVE = new Set(["pending", "sending"]);
@@ -340,6 +340,7 @@ export async function loadDestinations() {
         ),
         button,
         result,
+        unreachableNote(destination),
       );
     }),
   );
