@@ -143,6 +143,7 @@ def user_create(
     last_name: str = "",
 ) -> User:
     """A new account; its user must choose their own password at first sign-in."""
+    role = Role(role)
     if User.objects.filter(username__iexact=username).exists():
         raise InvalidInputError("A user with that username already exists.", field="username")
     user = User(username=username, email=email, first_name=first_name, last_name=last_name)

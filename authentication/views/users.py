@@ -6,7 +6,8 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -44,7 +45,13 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         user = services.user_create(actor=self._actor(), request=request, **serializer.validated_data)
         return Response(AccountSerializer(user).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=AccountUpdateSerializer, responses={200: AccountSerializer})
+    @extend_schema(
+        request=AccountUpdateSerializer,
+        responses={
+            200: AccountSerializer,
+            409: OpenApiResponse(OpenApiTypes.OBJECT, description="An admin can't deactivate or demote themselves."),
+        },
+    )
     def partial_update(self, request: Request, pk: Any = None) -> Response:
         target = self.get_object()
         serializer = AccountUpdateSerializer(data=request.data)
