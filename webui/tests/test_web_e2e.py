@@ -87,12 +87,17 @@ class Screen:
     def shot(self, name: str) -> None:
         self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
 
-    def login(self, username: str) -> None:
+    def login(self, username: str, password: str = PASSWORD) -> None:
         self.page.goto(self.base_url + "/")
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(PASSWORD)
-        self.page.get_by_role("button", name="Sign in").click()
+        self.sign_in_form(username, password)
         expect(self.page.locator("#current-user")).to_have_text(username)
+
+    def sign_in_form(self, username: str, password: str) -> None:
+        # Within the sign-in form: the users and password forms have fields named alike.
+        form = self.page.locator("#login-form")
+        form.get_by_label("Username").fill(username)
+        form.get_by_label("Password").fill(password)
+        form.get_by_role("button", name="Sign in").click()
 
     def close(self) -> None:
         self.context.close()
@@ -433,8 +438,8 @@ def test_an_expired_access_token_is_refreshed_once_without_the_user_noticing(
 def test_wrong_credentials_are_refused_plainly(screen: Screen, user: User) -> None:
     page = screen.page
     page.goto(screen.base_url + "/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("wrong")
+    page.locator("#login-form").get_by_label("Username").fill("alice")
+    page.locator("#login-form").get_by_label("Password").fill("wrong")
     page.keyboard.press("Enter")
     expect(page.locator("#login-error")).to_have_text("Wrong username or password.")
     expect(page.locator("#account")).to_be_hidden()
