@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -15,6 +14,7 @@ from destinations.models import Destination
 from dicom_api.audit import audit_record
 from dicom_api.dcmtk.echoscu import EchoResult, echo
 from dicom_api.models import Action, Status, TransferLog
+from dicom_transfer.exceptions import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def _save(destination: Destination) -> None:
         with transaction.atomic():
             destination.save()
     except IntegrityError:
-        raise ValidationError({"name": [f"A destination named {destination.name!r} already exists."]}) from None
+        raise InvalidInputError(f"A destination named {destination.name!r} already exists.", field="name") from None
 
 
 def destination_create(*, created_by: User | None, **fields: Any) -> Destination:

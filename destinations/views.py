@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -45,17 +44,11 @@ class DestinationViewSet(viewsets.ModelViewSet[Destination]):
     def perform_create(self, serializer: serializers.BaseSerializer[Destination]) -> None:
         user = self.request.user
         assert isinstance(user, User)
-        try:
-            serializer.instance = services.destination_create(created_by=user, **serializer.validated_data)
-        except DjangoValidationError as e:
-            raise serializers.ValidationError(e.message_dict) from None
+        serializer.instance = services.destination_create(created_by=user, **serializer.validated_data)
 
     def perform_update(self, serializer: serializers.BaseSerializer[Destination]) -> None:
         assert serializer.instance is not None
-        try:
-            services.destination_update(destination=serializer.instance, **serializer.validated_data)
-        except DjangoValidationError as e:
-            raise serializers.ValidationError(e.message_dict) from None
+        services.destination_update(destination=serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance: Destination) -> None:
         services.destination_delete(destination=instance)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dicom_api', '0002_audit_search_indexes'),
+        ('dicom_api', '0003_transferlog_claim_token'),
     ]
 
     operations = [
