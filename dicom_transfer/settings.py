@@ -207,6 +207,12 @@ REST_FRAMEWORK = {
 LOGIN_THROTTLE_USERNAME = env_rate("LOGIN_THROTTLE_RATE", "10/min")
 LOGIN_THROTTLE_ADDRESS = env_rate("LOGIN_THROTTLE_ADDRESS_RATE", "100/min")
 
+# Directory login (LDAP / Active Directory), off unless LDAP_SERVER_URI is set (dicom_transfer/ldap.py).
+if env_str("LDAP_SERVER_URI"):
+    from dicom_transfer.ldap import ldap_settings
+
+    globals().update(ldap_settings())
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_duration("JWT_ACCESS_LIFETIME", 15 * 60)),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_duration("JWT_REFRESH_LIFETIME", 24 * 3600)),

@@ -86,7 +86,11 @@ def seeded(account: User, tmp_path: Path) -> dict[str, str]:
     )
     transfer.status = Status.FAILED
     transfer.save(update_fields=["status"])
+    # Another account for /api/auth/users/{id}/ (a reset of the caller's own password would
+    # leave the rest of the run answering 403 until it changed it).
+    target = User.objects.create_user("fuzz-target", password="fuzz-target-password")
     return {
+        "users": str(target.pk),
         "destinations": str(destination.pk),
         "transfers": str(transfer.pk),
         "imports": str(session.pk),
