@@ -71,5 +71,8 @@ class LoginThrottle(models.Model):
     window_start = models.FloatField()  # epoch seconds
     attempts = models.PositiveIntegerField()
 
+    class Meta:
+        indexes = [models.Index(fields=["window_start"], name="login_throttle_window_idx")]
+
     def __str__(self) -> str:
         return f"throttle {self.key[:8]}"

@@ -73,7 +73,3 @@ def login_attempt_reserve(*, username: str, address: str | None) -> None:
 def login_attempts_forget(*, username: str) -> None:
     """After a successful sign-in, the username's count starts again (the address's stays)."""
     LoginThrottle.objects.filter(key=_key("u", username.strip().lower())).delete()
-
-
-def login_throttle_prune(*, older_than: float = 86400) -> None:
-    LoginThrottle.objects.filter(window_start__lt=time.time() - older_than).delete()
