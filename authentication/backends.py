@@ -33,5 +33,4 @@ class SessionJWTAuthentication(JWTAuthentication):
         if session is None or not session_is_valid(session, session.user):
             raise AuthenticationFailed(SESSION_ENDED, code="session_ended")
         user = session.user
-        user.login_session = session  # type: ignore[attr-defined]
         return user
