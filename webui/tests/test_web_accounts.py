@@ -144,6 +144,7 @@ def test_a_user_changes_their_own_password_and_old_sessions_end(
     # The page goes on with its new session: the audit log loads.
     page.get_by_role("link", name="Audit log").click()
     expect(page.locator("#log tbody tr").filter(has_text="password change")).to_have_count(1)
+    expect(page.locator("#account-message")).to_be_hidden()
 
 
 def test_an_auditor_sees_the_audit_log_of_everyone_and_no_send(

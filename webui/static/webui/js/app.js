@@ -150,6 +150,7 @@ async function start() {
     await route();
     $("#new-destination").click();
   });
+  for (const link of $$("#nav a")) link.addEventListener("click", () => setText($("#account-message"), ""));
   window.addEventListener("hashchange", route);
   setSessionLostHandler(() => {
     clearSession();
