@@ -42,6 +42,7 @@ class EndReason(models.TextChoices):
     PASSWORD_CHANGE = "password_change", "Password changed"
     PASSWORD_RESET = "password_reset", "Password reset"
     DEACTIVATED = "deactivated", "Account deactivated"
+    REFRESH_REUSE = "refresh_reuse", "A spent refresh token was used again"
 
 
 class LoginSession(models.Model):

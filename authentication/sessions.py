@@ -3,7 +3,8 @@
 Every token pair belongs to a ``LoginSession`` (claim ``sid``). A refresh rotates the session's
 one valid refresh token with a conditional UPDATE (two refreshes of the same token: one wins)
 and keeps the session's absolute expiry, so a stolen refresh token dies with its session at the
-latest. Ending a session (logout, password change or reset, deactivation) stops its refresh
+latest; a spent refresh token used again ends the session at once (whoever used it first, the
+thief or the user, loses it). Ending a session (logout, password change or reset, deactivation) stops its refresh
 token *and* its access token at once: the authentication class reads the session with the
 user in the one query it always made (``authentication.backends``).
 """
@@ -105,8 +106,14 @@ def session_refresh(*, refresh: str) -> TokenPair:
         pk=session.pk, refresh_jti=old_jti, ended_at__isnull=True, expires_at__gt=timezone.now()
     ).update(refresh_jti=pair.session.refresh_jti)
     if won != 1:
-        # Already rotated (a reused or copied refresh token) or ended meanwhile.
-        raise NotAuthenticatedError("This refresh token has already been used or its session has ended.")
+        # A spent refresh token used again: a copy of it is in other hands (or a tab was
+        # duplicated). Whoever holds the current one can't be told from a thief: end the session.
+        ended = LoginSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(
+            ended_at=timezone.now(), end_reason=EndReason.REFRESH_REUSE
+        )
+        if ended:
+            logger.warning("session of user id %s ended: a spent refresh token was used again", session.user_id)
+        raise NotAuthenticatedError("This refresh token has already been used; the session has ended.")
     return pair
 
 

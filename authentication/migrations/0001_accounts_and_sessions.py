@@ -53,7 +53,7 @@ class Migration(migrations.Migration):
                 ('refresh_jti', models.CharField(max_length=64)),
                 ('auth_hash', models.CharField(max_length=128)),
                 ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('end_reason', models.CharField(blank=True, choices=[('logout', 'Logout'), ('password_change', 'Password changed'), ('password_reset', 'Password reset'), ('deactivated', 'Account deactivated')], default='', max_length=20)),
+                ('end_reason', models.CharField(blank=True, choices=[('logout', 'Logout'), ('password_change', 'Password changed'), ('password_reset', 'Password reset'), ('deactivated', 'Account deactivated'), ('refresh_reuse', 'A spent refresh token was used again')], default='', max_length=20)),
                 ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='login_sessions', to=settings.AUTH_USER_MODEL)),
             ],
             options={

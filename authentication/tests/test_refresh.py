@@ -8,13 +8,13 @@ from django.contrib.auth.models import AbstractUser
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from authentication.models import LoginSession
+from authentication.models import EndReason, LoginSession
 from authentication.tests.helpers import me, refresh, tokens
 
 pytestmark = pytest.mark.django_db
 
 
-def test_it_rotates_and_the_old_refresh_token_answers_401(user: AbstractUser) -> None:
+def test_it_rotates_and_the_new_refresh_token_works(user: AbstractUser) -> None:
     first = tokens("alice")["refresh"]
     response = refresh(first)
     assert response.status_code == 200
@@ -22,8 +22,19 @@ def test_it_rotates_and_the_old_refresh_token_answers_401(user: AbstractUser) ->
     assert set(second) == {"access", "refresh"}
     assert second["refresh"] != first
     assert me(second["access"]).status_code == 200
-    assert refresh(first).status_code == 401
     assert refresh(second["refresh"]).status_code == 200
+
+
+def test_a_spent_refresh_token_used_again_ends_the_session(user: AbstractUser) -> None:
+    pair = tokens("alice")
+    rotated = refresh(pair["refresh"]).json()
+    reused = refresh(pair["refresh"])
+    assert reused.status_code == 401
+    assert "already been used" in reused.json()["detail"]
+    # Whoever holds the current tokens (the user or a thief) loses them too.
+    assert refresh(rotated["refresh"]).status_code == 401
+    assert me(rotated["access"]).status_code == 401
+    assert LoginSession.objects.get().end_reason == EndReason.REFRESH_REUSE
 
 
 def test_rotation_keeps_the_sessions_absolute_end(user: AbstractUser) -> None:
