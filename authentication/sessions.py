@@ -4,9 +4,9 @@ Every token pair belongs to a ``LoginSession`` (claim ``sid``). A refresh rotate
 one valid refresh token with a conditional UPDATE (two refreshes of the same token: one wins)
 and keeps the session's absolute expiry, so a stolen refresh token dies with its session at the
 latest; a spent refresh token used again ends the session at once (whoever used it first, the
-thief or the user, loses it). Ending a session (logout, password change or reset, deactivation) stops its refresh
-token *and* its access token at once: the authentication class reads the session with the
-user in the one query it always made (``authentication.backends``).
+thief or the user, loses it). Ending a session (logout, password change or reset, deactivation)
+stops its refresh token *and* its access tokens at once: the authentication class reads the
+session with the user in the one query it always made (``authentication.backends``).
 """
 
 from __future__ import annotations
