@@ -236,7 +236,7 @@ TASKS = {
 # --- DICOM / DCMTK ---------------------------------------------------------------------------
 STORESCU_PATH = env_str("STORESCU_PATH", "storescu")
 ECHOSCU_PATH = env_str("ECHOSCU_PATH", "echoscu")
-# Transfers use dcmsend: it proposes each file's own transfer syntax (see dicom_api/dcmtk/dcmsend.py).
+# Transfers use dcmsend: it proposes each file's own transfer syntax (see dicomnet/dcmsend.py).
 DCMSEND_PATH = env_str("DCMSEND_PATH", "dcmsend")
 DICOM_CALLING_AE = env_str("DICOM_CALLING_AE", "DICOMTRANSFER")
 DICOM_CONNECT_TIMEOUT = env_float("DICOM_CONNECT_TIMEOUT", 10.0, minimum=1)
