@@ -59,7 +59,6 @@ def health(request: HttpRequest) -> JsonResponse:
     database = _database()
     parts = {
         "database": database,
-        "storescu": _binary(settings.STORESCU_PATH),
         "echoscu": _binary(settings.ECHOSCU_PATH),
         "dcmsend": _binary(settings.DCMSEND_PATH),
         "worker": _worker() if database["ok"] else {"ok": False, "error": "database unavailable"},
