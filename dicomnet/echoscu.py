@@ -151,7 +151,7 @@ def echo(request: AssociationRequest, *, program: str) -> EchoResult:
         return result(EchoCategory.NOT_INSTALLED, f"echoscu could not be started ({e.strerror}); check DCMTK.")
     output = (completed.stdout + completed.stderr).strip()
     category, message = interpret(output, returncode=completed.returncode, checked=checked)
-    return result(category, message, output, parse_rejection(output))
+    return result(category, message, output, parse_rejection(output) if category is EchoCategory.REJECTED else None)
 
 
 def interpret(output: str, *, returncode: int, checked: Association) -> tuple[EchoCategory, str]:
