@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Count
 
-from dicom_api.dcmtk.dcmsend import FileOutcome, is_success_or_warning
 from dicom_api.models import DELIVERED, TO_SEND, Delivery, DicomInstance, ImportSession, TransferInstance, TransferLog
+from dicomnet.dcmsend import FileOutcome, is_success_or_warning
 
 _BATCH = 2000
 

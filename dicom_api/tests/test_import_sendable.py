@@ -8,8 +8,9 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from dicom_api.dcmtk import dcmsend
 from dicom_api.models import DicomInstance, ImportSession
+from dicomnet import dcmsend
+from dicomnet.association import AssociationRequest
 from testsupport.dicom_data import DAMAGE_AFTER_PIXEL_DATA as DAMAGE
 from testsupport.dicom_data import instance, upload
 from testsupport.peers import LOOPBACK, storescp
@@ -35,8 +36,7 @@ def test_of_two_files_with_one_sop_instance_uid_the_sendable_one_is_kept_and_arr
     path = ImportSession.objects.get().directory / stored.relative_path
     assert path.read_bytes() == good
     with storescp(tmp_path / "rx") as scp:
-        report = dcmsend.send_files(
-            files=[path],
+        request = AssociationRequest(
             called_ae=scp.ae_title,
             host=LOOPBACK,
             port=scp.port,
@@ -45,6 +45,7 @@ def test_of_two_files_with_one_sop_instance_uid_the_sendable_one_is_kept_and_arr
             acse_timeout=2,
             dimse_timeout=2,
         )
+        report = dcmsend.send_files(files=[path], request=request, program=settings.DCMSEND_PATH)
         assert list(scp.received()) == ["1.2.826.0.1.77.1"]
     assert report.success
 

@@ -29,9 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from destinations.validators import clean_ae_title, clean_host, validate_port
-from dicom_api.dcmtk.common import DcmtkNotFoundError, child_environment, resolve
-from dicom_api.dcmtk.dcmsend_files import STAGE, FileOutcome, FilesSeen, FileTracker, report_statuses, stage
+from dicomnet.association import Association, AssociationRequest, NetworkFailure, Rejection, network_failure
+from dicomnet.dcmsend_files import STAGE, FileOutcome, FilesSeen, FileTracker, report_statuses, stage
+from dicomnet.programs import DcmtkNotFoundError, child_environment, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,9 @@ class SendReport:
     instances: list[InstanceOutcome] = field(default_factory=list)
     duration_s: float = 0.0
     exit_code: int | None = None
+    # Why the peer rejected the association, when the caller found out (dcmsend itself does not
+    # print it: a C-ECHO does, see ``echoscu.EchoResult.rejection``).
+    rejection: Rejection | None = None
     files: list[FileOutcome] = field(default_factory=list)  # by position in ``files``, as decided
 
     @property
@@ -103,31 +106,15 @@ def is_success_or_warning(status: int) -> bool:
 
 
 def dcmsend_command(
-    *,
-    program: str,
-    calling_ae: str,
-    called_ae: str,
-    host: str,
-    port: int,
-    connect_timeout: float,
-    acse_timeout: float,
-    dimse_timeout: float,
-    report_file: Path,
-    files: Sequence[Path],
-    staged: bool = False,
+    *, program: str, checked: Association, report_file: Path, files: Sequence[Path], staged: bool = False
 ) -> list[str]:
     """The argument list of one dcmsend run.
 
-    AE titles and host are validated at the API (never starting with ``-``, ``+`` or ``@``) and
-    checked again here with the same validators, because DCMTK would read such a value as an
-    option or a response file; django's ``ValidationError`` is raised for an invalid one. Files are
-    absolute paths of our own making, or (``staged``) names inside the staging folder of links
-    that dcmsend runs in.
+    AE titles, host and port were checked (``association``: never starting with ``-``, ``+`` or
+    ``@``, which DCMTK would read as an option or a response file) and sit where no option goes.
+    Files are absolute paths of our own making, or (``staged``) names inside the staging folder of
+    links that dcmsend runs in.
     """
-    calling_ae = clean_ae_title(calling_ae)
-    called_ae = clean_ae_title(called_ae)
-    host = clean_host(host)
-    validate_port(port)
     for path in files:
         if not (path.is_absolute() or (staged and str(path).startswith(f"{STAGE}/"))):
             raise ValueError("dcmsend is given absolute paths only")
@@ -136,20 +123,11 @@ def dcmsend_command(
         "--verbose",
         "--no-halt",
         "--single-association",
-        "--aetitle",
-        calling_ae,
-        "--call",
-        called_ae,
-        "--timeout",
-        str(max(1, round(connect_timeout))),
-        "--acse-timeout",
-        str(max(1, round(acse_timeout))),
-        "--dimse-timeout",
-        str(max(1, round(dimse_timeout))),
+        *checked.options(),
         "--create-report-file",
         str(report_file),
-        host,
-        str(port),
+        checked.peer.host,
+        str(checked.peer.port),
         *(str(path) for path in files),
     ]
 
@@ -163,19 +141,19 @@ _REPORT_ENTRY = re.compile(
 )
 
 
+_FAILURE_OF = {
+    NetworkFailure.REFUSED: Failure.CONNECTION_REFUSED,
+    NetworkFailure.HOST_NOT_FOUND: Failure.HOST_NOT_FOUND,
+    NetworkFailure.REJECTED: Failure.ASSOCIATION_REJECTED,
+    NetworkFailure.TIMEOUT: Failure.TIMEOUT,
+    NetworkFailure.NO_PRESENTATION_CONTEXT: Failure.NO_PRESENTATION_CONTEXT,
+    NetworkFailure.ABORTED: Failure.ABORTED,
+}
+
+
 def _classify_fatal(text: str) -> Failure:
-    lowered = text.lower()
-    if "connection refused" in lowered:
-        return Failure.CONNECTION_REFUSED
-    if "unknown host" in lowered or "name or service not known" in lowered:
-        return Failure.HOST_NOT_FOUND
-    if "association rejected" in lowered:
-        return Failure.ASSOCIATION_REJECTED
-    if "timeout" in lowered or "timed out" in lowered:
-        return Failure.TIMEOUT
-    if "no acceptable presentation context" in lowered or "no presentation context" in lowered:
-        return Failure.NO_PRESENTATION_CONTEXT
-    return Failure.OTHER
+    failure = network_failure(text)
+    return _FAILURE_OF.get(failure, Failure.OTHER) if failure is not None else Failure.OTHER
 
 
 _UNKNOWN_STATUS = re.compile(r"0x([0-9A-Fa-f]{4})")
@@ -248,8 +226,9 @@ class _Run:
         *complete, self.pending = (self.pending + chunk).split(b"\n")
         return b"\n".join(complete).decode("utf-8", "replace").split("\n") if complete else []
 
-    def kill(self) -> None:
-        """Stop dcmsend and anything it started: SIGTERM to the group, then SIGKILL."""
+    def kill(self) -> list[str]:
+        """Stop dcmsend and anything it started: SIGTERM to the group, then SIGKILL. Returns the
+        lines it wrote that were not read yet (responses that arrived before it stopped)."""
         if self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -259,8 +238,12 @@ class _Run:
             except ProcessLookupError:
                 pass
         self.process.wait()
+        rest: list[str] = []
+        while (lines := self.lines(0)) is not None and lines:
+            rest += lines
         assert self.process.stdout is not None
         self.process.stdout.close()
+        return rest
 
 
 ProgressCallback = Callable[[int, int], bool]
@@ -270,20 +253,20 @@ ProgressCallback = Callable[[int, int], bool]
 def send_files(
     *,
     files: Sequence[Path],
-    called_ae: str,
-    host: str,
-    port: int,
-    calling_ae: str,
-    connect_timeout: float,
-    acse_timeout: float,
-    dimse_timeout: float,
-    program: str = "dcmsend",
+    request: AssociationRequest,
+    program: str,
     on_progress: ProgressCallback | None = None,
     tick: float = 0.5,
     on_files: Callable[[list[FileOutcome]], None] | None = None,
 ) -> SendReport:
-    """Send ``files`` to the peer in one association and report what happened to each (by its
-    position in ``files``: ``report.files``, also given to ``on_files`` as they are decided)."""
+    """Send ``files`` to the peer of ``request`` in one association and report what happened to each
+    (by its position in ``files``: ``report.files``, also given to ``on_files`` as they are decided).
+
+    ``program`` is dcmsend's name (looked up on PATH) or path; the timeouts are rounded up to
+    whole seconds (``programs.whole_seconds``). Raises ``AddressError`` for an invalid AE title,
+    host or port and ``ValueError`` for an invalid timeout, before anything is sent.
+    """
+    checked = request.checked()
     report = SendReport(total=len(files))
     started = time.monotonic()
     try:
@@ -299,31 +282,23 @@ def send_files(
             files = stage(files, Path(scratch))
         tracker = FileTracker([str(path) for path in files])
         report.files = tracker.outcomes
-        args = dcmsend_command(
-            program=executable,
-            calling_ae=calling_ae,
-            called_ae=called_ae,
-            host=host,
-            port=port,
-            connect_timeout=connect_timeout,
-            acse_timeout=acse_timeout,
-            dimse_timeout=dimse_timeout,
-            report_file=report_file,
-            files=files,
-            staged=staged,
-        )
+        args = dcmsend_command(program=executable, checked=checked, report_file=report_file, files=files, staged=staged)
         try:
             run = _Run(_die_with_parent(args), cwd=Path(scratch) if staged else None)
         except OSError as e:
             report.failure, report.detail = Failure.OTHER, f"dcmsend could not be started ({e.strerror})"
             return report
         # dcmsend writes a line per instance; longer silence than DCMTK's own timeouts is a hang.
-        stall = connect_timeout + acse_timeout + dimse_timeout + STALL_MARGIN
+        stall = checked.patience + STALL_MARGIN
         files_seen = FilesSeen(tracker, on_files)
         try:
             _follow(run, report, on_progress, tick, stall, files_seen)
         finally:
-            run.kill()
+            for line in run.kill():
+                # Stopped early (a cancel, a stop): what it wrote meanwhile still counts.
+                files_seen.feed(line)
+                if "C-STORE Response" in line:
+                    _consume(line, report)
         report.exit_code = run.process.returncode
         clean = report.failure is None and report.refused == 0 and report.acknowledged == report.total
         if (

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dicom_api', '0003_transferlog_claim_token'),
+        ('dicom_api', '0004_account_actions'),
     ]
 
     operations = [
