@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_tasks.base import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from dicom_api.tasks import send_transfer
+from dicom_api.tasks import send_transfer, verify_transfer
 from dicom_api.wakeup import notify_workers
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,16 @@ def enqueue(transfer_id: int, *, delay: float = 0.0) -> None:
 def enqueue_on_commit(transfer_id: int, *, delay: float = 0.0) -> None:
     """Queue the job once the current transaction commits (never for a row that was rolled back)."""
     transaction.on_commit(lambda: enqueue(transfer_id, delay=delay))
+
+
+def enqueue_verification_on_commit(transfer_id: int) -> None:
+    """Queue a verification of ``transfer_id`` (a C-FIND by a worker) once the transaction commits."""
+
+    def enqueue() -> None:
+        verify_transfer.enqueue(transfer_id)
+        notify_workers()
+
+    transaction.on_commit(enqueue)
 
 
 def queued_transfer_ids() -> set[int]:

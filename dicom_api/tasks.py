@@ -27,3 +27,11 @@ def send_transfer(log_id: int) -> None:
     from dicom_api.services.transfer_run import transfer_run
 
     transfer_run(transfer_id=log_id, claim_token=claim_token())
+
+
+@task()
+def verify_transfer(log_id: int) -> None:
+    """Ask the destination of successful transfer ``log_id`` which of its instances it holds."""
+    from dicom_api.services.verification import transfer_verify
+
+    transfer_verify(log_id)

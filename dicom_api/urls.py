@@ -12,6 +12,7 @@ urlpatterns = [
     path("transfers/<int:pk>/cancel/", transfers.CancelView.as_view(), name="dicom-transfer-cancel"),
     path("transfers/<int:pk>/retry/", transfers.RetryView.as_view(), name="dicom-transfer-retry"),
     path("transfers/<int:pk>/instances/", transfers.InstancesView.as_view(), name="dicom-transfer-instances"),
+    path("transfers/<int:pk>/verify/", transfers.VerifyView.as_view(), name="dicom-transfer-verify"),
     # Audit log: read-only, so only GET is routed and every write answers 405.
     path("logs/", log_views.TransferLogViewSet.as_view({"get": "list"}), name="log-list"),
     path("logs/<int:pk>/", log_views.TransferLogViewSet.as_view({"get": "retrieve"}), name="log-detail"),

@@ -107,6 +107,17 @@ class Orthanc:
     def get(self, path: str) -> object:
         return json.loads(self._read(path))
 
+    def _call(self, method: str, path: str, data: bytes | None = None) -> bytes:
+        request = urllib.request.Request(f"http://{LOOPBACK}:{self.http_port}{path}", data=data, method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - http to our own Orthanc
+            return bytes(response.read())
+
+    def delete_instance(self, sop_instance_uid: str) -> None:
+        """Remove one stored instance through Orthanc's REST API (look it up, then DELETE it)."""
+        matches = json.loads(self._call("POST", "/tools/lookup", sop_instance_uid.encode()))
+        (match,) = [m for m in matches if m["Type"] == "Instance"]
+        self._call("DELETE", match["Path"])
+
     def received(self) -> dict[str, str]:
         """SOP Instance UID → transfer syntax UID of every instance Orthanc stored."""
         found: dict[str, str] = {}
@@ -153,6 +164,7 @@ def orthanc(
         "UnknownSopClassAccepted": True,
         "DicomAlwaysAllowStore": True,
         "DicomAlwaysAllowEcho": True,
+        "DicomAlwaysAllowFind": True,
         "SaveJobs": False,
     }
     config_path = directory / "orthanc.json"

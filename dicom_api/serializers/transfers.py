@@ -46,9 +46,24 @@ class TransferCreatedSerializer(serializers.ModelSerializer[TransferLog]):
         ]
 
 
+class VerificationSerializer(serializers.Serializer[Any]):
+    state = serializers.ChoiceField(choices=["pending", "verified", "incomplete", "unsupported"])
+    held = serializers.IntegerField(allow_null=True, help_text="How many delivered instances the destination holds.")
+    missing = serializers.ListField(
+        child=serializers.CharField(), help_text="SOP Instance UIDs it does not hold (the first 1,000)."
+    )
+    message = serializers.CharField(help_text="In words: 'N of N held', or why it could not be verified.")
+
+
 class TransferStatusSerializer(serializers.ModelSerializer[TransferLog]):
     progress = serializers.IntegerField(read_only=True)
     destination = TransferDestinationSerializer(source="*")
+    verification = VerificationSerializer(
+        allow_null=True,
+        read_only=True,
+        help_text="null: not asked. After a success, when the destination asks for it (verify: c-find) or "
+        "on POST /verify/.",
+    )
 
     class Meta:
         model = TransferLog
@@ -68,6 +83,7 @@ class TransferStatusSerializer(serializers.ModelSerializer[TransferLog]):
             "progress",
             "attempt",
             "next_attempt_at",
+            "verification",
             "error_message",
             "timestamp",
             "completed_at",

@@ -21,7 +21,7 @@ from django.utils import timezone
 from destinations.models import Destination
 from dicom_api import stopping
 from dicom_api.models import Delivery, ImportSession, Status, TransferLog
-from dicom_api.services import reachability
+from dicom_api.services import reachability, verification
 from dicom_api.services import transfer_ledger as ledger
 from dicom_api.services import transfer_lifecycle as lifecycle
 from dicom_api.services.connection import destination_association
@@ -65,7 +65,10 @@ def transfer_run(*, transfer_id: int, claim_token: str) -> None:
         return
     log = claimed.log
     logger.info("transfer %s: attempt %s started (claim %s)", log.pk, log.attempt, claim_token)
-    outcome_record(claimed, _attempt(claimed))
+    outcome = _attempt(claimed)
+    outcome_record(claimed, outcome)
+    if outcome.verdict is Verdict.SUCCESS:
+        verification.verify_after_send(log.pk)
 
 
 def _attempt(claimed: lifecycle.Claim) -> Outcome:

@@ -27,6 +27,7 @@ from dicom_api.serializers.transfers import (
     TransferStatusSerializer,
 )
 from dicom_api.services.transfers import transfer_cancel, transfer_retry, transfers_create
+from dicom_api.services.verification import verification_request
 from dicom_transfer.openapi import ErrorDetailSerializer
 
 
@@ -121,6 +122,20 @@ class RetryView(APIView):
         return Response(
             {"transfers": TransferCreatedSerializer([new], many=True).data}, status=status.HTTP_202_ACCEPTED
         )
+
+
+class VerifyView(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            202: TransferStatusSerializer,
+            409: OpenApiResponse(ErrorDetailSerializer, description="Not a successful transfer."),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """Ask the destination (C-FIND, by a worker) which instances of the series it holds."""
+        log = verification_request(log=_own_transfer(request, pk))
+        return Response(TransferStatusSerializer(log).data, status=status.HTTP_202_ACCEPTED)
 
 
 class InstancesView(generics.ListAPIView[TransferInstance]):

@@ -81,3 +81,11 @@ export function unreachableNote(destination) {
     `Unreachable since ${formatDateTime(state.since)}: ${state.last_error} Its transfers wait and resume by themselves.`,
   );
 }
+
+// After a success, what the destination said it holds (C-FIND): "verified: 6 of 6 held."...
+export function verificationNote(verification) {
+  if (!verification) return "";
+  const text =
+    verification.state === "pending" && !verification.message ? "verifying…" : `${verification.state}: ${verification.message}`;
+  return h("span", { class: `verification verification-${verification.state}` }, text);
+}

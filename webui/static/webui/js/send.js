@@ -1,7 +1,7 @@
 // Upload → choose series → choose destinations → send → watch the transfers.
 
 import { api, ApiError, upload } from "./api.js";
-import { confirmResend, notDeliveredButton, unreachableNote } from "./delivery.js";
+import { confirmResend, notDeliveredButton, unreachableNote, verificationNote } from "./delivery.js";
 import { $, announce, formatBytes, formatDateTime, h, personName, setText, show, statusBadge } from "./dom.js";
 
 const ACTIVE = new Set(["pending", "sending"]);
@@ -479,6 +479,7 @@ function renderTransfer(entry) {
     statusBadge(t.status),
     t.attempt > 1 ? h("span", { class: "muted" }, ` attempt ${t.attempt}`) : "",
     next ? h("span", { class: "muted next-attempt" }, next) : "",
+    verificationNote(t.verification),
   );
   error.textContent = t.error_message || "";
   const buttons = [];
