@@ -5,8 +5,8 @@ State machine of a transfer (one ``TransferLog`` with action ``send``)::
                  ┌──────────── requeue (transient failure: same row, later attempt) ───────────┐
                  ▼                                                                              │
     /send/ ──▶ pending ──claim──▶ sending ──finish──▶ success                                   │
-                 │                 │  │   └─finish──▶ failed   (permanent failure, or the last  │
-                 │                 │  │                         attempt failed)                 │
+                 │                 │  │   └─finish──▶ failed   (permanent failure, a damaged    │
+                 │                 │  │                         file, the retry window ended)   │
                  │                 │  └──────────────────────────────────────────────────────────┘
                  │                 ├─recover─▶ pending, or failed after the last attempt
                  │                 │           (its worker stopped beating: SIGKILL, power)
@@ -17,6 +17,9 @@ State machine of a transfer (one ``TransferLog`` with action ``send``)::
                  ├─wait──▶ pending (its destination is unreachable: queued again for the next probe,
                  │                  no attempt counted)
                  └─cancel─▶ cancelled ◀─cancel─ sending
+
+A transfer's ``verification`` (a C-FIND after a success) and its ledger are records on the
+row, not states: ``services/verification.py`` and ``services/transfer_ledger.py`` write them.
 
 Two words, two mechanisms: a *requeue* runs the same row again (an automatic later attempt); a
 *retry* (``transfer_retry``, the API's Retry) is a new transfer that links to the old one.
