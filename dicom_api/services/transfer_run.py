@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from destinations.models import Destination
@@ -65,13 +66,29 @@ def transfer_run(*, transfer_id: int, claim_token: str) -> None:
         return
     log = claimed.log
     logger.info("transfer %s: attempt %s started (claim %s)", log.pk, log.attempt, claim_token)
-    outcome = _attempt(claimed)
-    outcome_record(claimed, outcome)
+    attempt = _attempt(claimed)
+    # The last outcomes of the ledger, the policy's reading of them and the transition: one commit.
+    with transaction.atomic():
+        if isinstance(attempt, _Sent):
+            ledger.ledger_record(attempt.rows, attempt.unwritten)
+            outcome = outcome_of(log, attempt.report, claimed)
+        else:
+            outcome = attempt
+        outcome_record(claimed, outcome)
     if outcome.verdict is Verdict.SUCCESS:
         verification.verify_after_send(log.pk)
 
 
-def _attempt(claimed: lifecycle.Claim) -> Outcome:
+@dataclass
+class _Sent:
+    """dcmsend ran: its report, and the ledger outcomes not written yet."""
+
+    report: dcmsend.SendReport
+    rows: list[ledger.LedgerRow]
+    unwritten: list[dcmsend.FileOutcome]
+
+
+def _attempt(claimed: lifecycle.Claim) -> Outcome | _Sent:
     log, destination = claimed.log, claimed.destination
     everything_failed = {"instances_failed": log.instance_count - log.instances_already_delivered}
     ledger.ledger_ensure(log)
@@ -103,11 +120,16 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome:
         if [acknowledged, refused] != last_saved:
             counts = {"instances_sent": before + acknowledged, "instances_failed": refused}
             last_saved[:] = [acknowledged, refused]
+        # The ledger's new outcomes and the heartbeat in one commit (a commit waits for the disk).
+        with transaction.atomic():
+            ledger.ledger_record(rows, unwritten)
+            unwritten.clear()
+            alive = lifecycle.save_progress(log.pk, token=claimed.token, counts=counts)
         # False stops dcmsend: the transfer was cancelled, or this worker is asked to stop.
-        return lifecycle.save_progress(log.pk, token=claimed.token, counts=counts) and not stopping.requested.is_set()
+        return alive and not stopping.requested.is_set()
 
-    def record(outcomes: list[dcmsend.FileOutcome]) -> None:
-        ledger.ledger_record(rows, outcomes)
+    unwritten: list[dcmsend.FileOutcome] = []
+    record = unwritten.extend
 
     if stopping.requested.is_set():
         return Outcome(Verdict.RELEASE, "The worker was stopped before this attempt began; queued again.")
@@ -119,7 +141,7 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome:
             "The destination's settings are not valid for DCMTK: " + " ".join(e.messages),
             fields=everything_failed,
         )
-    return outcome_of(log, report, claimed)
+    return _Sent(report, rows, unwritten)
 
 
 def _send(
