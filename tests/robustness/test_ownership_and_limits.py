@@ -28,6 +28,7 @@ def bobs(other_user: User, tmp_path: Path) -> dict[str, object]:
             import_id=session.pk,
             series_instance_uids=[series.series_instance_uid],
             destination_ids=[destination.pk],
+            resend=True,  # the same series and destination twice, on purpose
         )[0]
         for _ in range(2)
     )
