@@ -44,25 +44,36 @@ def validate_ae_title(value: str) -> None:
     significant = value.strip(" ")
     if not significant:
         raise ValidationError("The AE title is empty or only spaces; give 1 to 16 characters.", code="blank")
+    # Every problem at once: a title both too long and with a backslash names both.
+    problems: list[ValidationError] = []
     if len(significant) > AE_TITLE_MAX_LENGTH:
-        raise ValidationError(
-            f"The AE title has {len(significant)} characters; DICOM allows at most {AE_TITLE_MAX_LENGTH}.",
-            code="max_length",
+        problems.append(
+            ValidationError(
+                f"The AE title has {len(significant)} characters; DICOM allows at most {AE_TITLE_MAX_LENGTH}.",
+                code="max_length",
+            )
         )
-    for character in significant:
-        if character == "\\":
-            raise ValidationError("The AE title may not contain a backslash (\\).", code="invalid")
-        if not " " <= character <= "~":
-            raise ValidationError(
-                f"The AE title may only contain printable ASCII characters; {character!r} is not allowed "
+    if "\\" in significant:
+        problems.append(ValidationError("The AE title may not contain a backslash (\\).", code="invalid"))
+    outside = sorted({character for character in significant if not " " <= character <= "~"})
+    if outside:
+        problems.append(
+            ValidationError(
+                "The AE title may only contain printable ASCII characters; "
+                f"{', '.join(repr(c) for c in outside)} {'is' if len(outside) == 1 else 'are'} not allowed "
                 "(no control characters, no letters outside ASCII).",
                 code="invalid",
             )
-    if significant.startswith(FORBIDDEN_FIRST_CHARACTERS):
-        raise ValidationError(
-            "The AE title may not begin with '-', '+' or '@' (DCMTK would read it as an option or a file).",
-            code="invalid",
         )
+    if significant.startswith(FORBIDDEN_FIRST_CHARACTERS):
+        problems.append(
+            ValidationError(
+                "The AE title may not begin with '-', '+' or '@' (DCMTK would read it as an option or a file).",
+                code="invalid",
+            )
+        )
+    if problems:
+        raise ValidationError(problems)
 
 
 def clean_host(value: str) -> str:
@@ -80,42 +91,54 @@ def validate_host(value: str) -> None:
         raise ValidationError("The host must be a string.", code="invalid")
     if not value:
         raise ValidationError("The host is empty; give a host name or an IP address.", code="blank")
+    # Every problem at once (e.g. a leading '-' and an invalid name).
+    problems: list[ValidationError] = []
     if value.startswith(FORBIDDEN_FIRST_CHARACTERS):
-        raise ValidationError(
-            "The host may not begin with '-', '+' or '@' (DCMTK would read it as an option or a file).",
-            code="invalid",
+        problems.append(
+            ValidationError(
+                "The host may not begin with '-', '+' or '@' (DCMTK would read it as an option or a file).",
+                code="invalid",
+            )
         )
+    format_problem = _host_format_problem(value)
+    if format_problem is not None:
+        problems.append(format_problem)
+    if problems:
+        raise ValidationError(problems)
+
+
+def _host_format_problem(value: str) -> ValidationError | None:
     if ":" in value:
         if _IPV6_CHARACTERS.fullmatch(value):
             try:
                 ipaddress.IPv6Address(value)
-                return
+                return None
             except ValueError:
                 pass
-        raise ValidationError(
+        return ValidationError(
             f"{value!r} is neither a host name nor an IPv6 address (the port has its own field; "
             "write an IPv6 address without brackets or zone).",
             code="invalid",
         )
     if len(value) > HOST_MAX_LENGTH:
-        raise ValidationError(f"The host name is longer than {HOST_MAX_LENGTH} characters.", code="max_length")
+        return ValidationError(f"The host name is longer than {HOST_MAX_LENGTH} characters.", code="max_length")
     labels = value.split(".")
     if labels[-1].isdigit():
         # Only digits and dots: it means to be an IPv4 address, so it must be a valid one.
         try:
             ipaddress.IPv4Address(value)
-            return
+            return None
         except ValueError:
-            raise ValidationError(
+            return ValidationError(
                 f"{value!r} is not a valid IPv4 address (four numbers 0-255 separated by dots).", code="invalid"
-            ) from None
-    for label in labels:
-        if not _HOST_LABEL.fullmatch(label):
-            raise ValidationError(
-                f"{value!r} is not a valid host name: each dot-separated part must be 1-63 letters, digits "
-                "or hyphens, not beginning or ending with a hyphen (RFC 1123).",
-                code="invalid",
             )
+    if not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return ValidationError(
+            f"{value!r} is not a valid host name: each dot-separated part must be 1-63 letters, digits "
+            "or hyphens, not beginning or ending with a hyphen (RFC 1123).",
+            code="invalid",
+        )
+    return None
 
 
 def validate_port(value: int) -> None:
