@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,6 +18,7 @@ from destinations import services
 from destinations.models import Destination
 from destinations.permissions import IsAdminOrReadOnly
 from destinations.serializers import ConnectionTestResultSerializer, DestinationSerializer
+from dicom_api.models import ACTIVE_STATUSES, Action
 
 
 class DestinationViewSet(viewsets.ModelViewSet[Destination]):
@@ -27,7 +28,10 @@ class DestinationViewSet(viewsets.ModelViewSet[Destination]):
     filterset_fields = ["enabled"]
 
     def get_queryset(self) -> QuerySet[Destination]:
-        queryset = Destination.objects.select_related("created_by")
+        # How many transfers to it are pending or sending: deleting it would fail them. (An
+        # aggregate ignores Meta.ordering, hence the explicit order.)
+        active = Count("logs", filter=Q(logs__action=Action.SEND, logs__status__in=ACTIVE_STATUSES))
+        queryset = Destination.objects.select_related("created_by").annotate(active_transfers=active).order_by("name")
         if not getattr(self.request.user, "is_staff", False):
             # A disabled destination does not exist for a user (404, not 403).
             queryset = queryset.filter(enabled=True)
