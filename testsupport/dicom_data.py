@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pydicom
@@ -43,6 +43,9 @@ def generate_series(
     modality: str = "CT",
     description: str = "Generated series",
     template: str = "CT_small.dcm",
+    series_number: int | None = None,
+    study_description: str | None = None,
+    study_date: str | None = None,
 ) -> GeneratedSeries:
     """``count`` instances of one series, from one of pydicom's sample files with fresh UIDs."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -62,11 +65,22 @@ def generate_series(
         dataset.Modality = modality
         dataset.SeriesDescription = description
         dataset.InstanceNumber = number
+        if series_number is not None:
+            dataset.SeriesNumber = series_number
+        if study_description is not None:
+            dataset.StudyDescription = study_description
+        if study_date is not None:
+            dataset.StudyDate = study_date  # YYYYMMDD
         path = directory / f"{series_uid[-12:]}-{number:05d}.dcm"
         dataset.save_as(path, enforce_file_format=True)
         files.append(path)
         sops.append(sop)
     return GeneratedSeries(series_uid, study_uid, patient_id, patient_name, files, sops)
+
+
+def _dicom_date(value: object) -> date | None:
+    text = str(value or "")
+    return date(int(text[:4]), int(text[4:6]), int(text[6:8])) if len(text) == 8 and text.isdigit() else None
 
 
 def import_files(owner: User, files: list[Path], *, series_override: str | None = None) -> ImportSession:
@@ -91,6 +105,9 @@ def import_files(owner: User, files: list[Path], *, series_override: str | None 
                 patient_id=str(dataset.get("PatientID", "")),
                 patient_name=str(dataset.get("PatientName", "")),
                 series_description=str(dataset.get("SeriesDescription", "")),
+                series_number=int(dataset.SeriesNumber) if dataset.get("SeriesNumber") is not None else None,
+                study_description=str(dataset.get("StudyDescription", "")),
+                study_date=_dicom_date(dataset.get("StudyDate")),
                 modality=str(dataset.get("Modality", "")),
                 instance_number=int(dataset.InstanceNumber) if dataset.get("InstanceNumber") else None,
                 relative_path=name,
