@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/dicom_transfer
 
-.PHONY: run test lint format setup setup-dev dcmtk orthanc chromium bench clean
+.PHONY: run test lint format setup setup-dev dcmtk orthanc chromium axe bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 
 setup: $(VENV)/.runtime dcmtk
 
-setup-dev: $(VENV)/.dev dcmtk orthanc chromium
+setup-dev: $(VENV)/.dev dcmtk orthanc chromium axe
 
 dcmtk:
 	@scripts/ensure-packages.sh dcmtk storescu echoscu storescp
@@ -31,6 +31,17 @@ orthanc:
 # The web page's end-to-end tests drive Debian's Chromium with Playwright (never `playwright install`).
 chromium:
 	@scripts/ensure-packages.sh chromium chromium
+
+# axe-core checks the page's accessibility in the Chromium tests. Test-only: it lands under var/
+# (not committed, never served); AXE_CORE_VERSION is the one the tests were written against.
+AXE_CORE_VERSION := 4.14.1
+AXE_JS := var/axe/node_modules/axe-core/axe.min.js
+
+axe: $(AXE_JS)
+
+$(AXE_JS):
+	@scripts/ensure-packages.sh npm npm
+	npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix var/axe axe-core@$(AXE_CORE_VERSION)
 
 run: setup
 	scripts/run.sh

@@ -234,15 +234,20 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
         screen.shot("upload-and-choose")
         page.get_by_role("button", name="Send (2 transfers)").click()
 
-        # Two rows that reach 100 % and success, live.
-        rows = page.locator("#transfers tbody tr")
-        expect(rows).to_have_count(2)
-        for row in (rows.nth(0), rows.nth(1)):
-            expect(row.locator(".status")).to_have_text("success", timeout=30_000)
-            expect(row.locator(".progress-text")).to_contain_text("(100 %)")
-        expect(rows.filter(has_text="Chest CT").locator(".progress-text")).to_have_text("6 / 6 (100 %)")
-        expect(rows.filter(has_text="Abdomen CT").locator(".progress-text")).to_have_text("5 / 5 (100 %)")
-        expect(rows.get_by_role("button", name=re.compile("Cancel|Retry"))).to_have_count(0)
+        # Two studies × one destination: two grouped rows that reach 100 % and success, live.
+        groups = page.locator("#transfers tbody tr.group")
+        expect(groups).to_have_count(2)
+        for group in (groups.nth(0), groups.nth(1)):
+            expect(group.locator(".status")).to_have_text("success", timeout=30_000)
+            expect(group.locator(".progress-text")).to_contain_text("(100 %)")
+        expect(page.locator("#transfers tr.request")).to_contain_text("2 of 2 studies delivered to Main PACS")
+        # Each opens to its series.
+        for group in (groups.nth(0), groups.nth(1)):
+            group.locator("button.toggle").click()
+        series_rows = page.locator("#transfers tbody tr.series")
+        expect(series_rows.filter(has_text="Chest CT").locator(".progress-text")).to_have_text("6 / 6 (100 %)")
+        expect(series_rows.filter(has_text="Abdomen CT").locator(".progress-text")).to_have_text("5 / 5 (100 %)")
+        expect(page.locator("#transfers tbody").get_by_role("button", name=re.compile("Cancel|Retry"))).to_have_count(0)
         screen.shot("transfers")
         assert set(scp.received()) == set(ct.sop_instance_uids) | set(archived.sop_instance_uids)
 
@@ -302,7 +307,7 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
     # Narrow window: nothing sticks out sideways (wide tables scroll inside their box).
     page.set_viewport_size({"width": 390, "height": 800})
     page.get_by_role("link", name="Send").click()
-    expect(page.locator("#transfers tbody tr")).to_have_count(2)
+    expect(page.locator("#transfers tbody tr.group")).to_have_count(2)
     wide = page.evaluate(
         """() => Array.from(document.querySelectorAll('body *'))
             .filter((e) => e.getBoundingClientRect().right > 391 && e.getClientRects().length)

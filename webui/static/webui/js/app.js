@@ -2,9 +2,11 @@
 
 import { api, clearSession, hasSession, login, logout, setSessionLostHandler } from "./api.js";
 import { $, $$, setText, show } from "./dom.js";
+import { initConnection } from "./connection.js";
 import { initDestinations, loadAdminDestinations } from "./destinations.js";
 import { fillDestinationFilter, initLog, loadLog } from "./log.js";
 import { initSend, loadDestinations, showSend } from "./send.js";
+import { initTransfers } from "./transfers.js";
 
 const VIEWS = ["send", "log", "destinations"];
 let user = null;
@@ -107,7 +109,9 @@ async function start() {
     location.replace(`${location.pathname}#signed-out`);
     location.reload();
   });
+  initConnection();
   initSend();
+  initTransfers();
   initLog();
   initDestinations(async () => {
     await loadDestinations();
