@@ -344,7 +344,7 @@ def test_an_admin_creates_fixes_tests_disables_and_deletes_a_destination(
         page.get_by_role("button", name="New destination").click()
         dialog = page.locator("#destination-dialog")
         dialog.get_by_label("Name").fill("Archive")
-        dialog.get_by_label("AE title").fill("BAD\\AE")
+        dialog.get_by_label("AE title").fill("BAD\\AE-FAR-TOO-LONG")
         dialog.get_by_label("Host").fill(LOOPBACK)
         dialog.get_by_label("Port").fill(str(scp.port))
         dialog.get_by_role("button", name="Save").click()
@@ -352,6 +352,9 @@ def test_an_admin_creates_fixes_tests_disables_and_deletes_a_destination(
         # The error sits next to its field, and nothing was created.
         error = dialog.locator("#d-ae-error")
         expect(error).to_be_visible()
+        # Every problem of the field at once: the length and the backslash.
+        expect(error.locator("li")).to_have_count(2)
+        expect(error).to_contain_text("at most 16")
         expect(error).to_contain_text("backslash")
         expect(dialog.get_by_label("AE title")).to_have_attribute("aria-invalid", "true")
         expect(dialog.get_by_label("AE title")).to_be_focused()
@@ -389,8 +392,11 @@ def test_an_admin_creates_fixes_tests_disables_and_deletes_a_destination(
         # Delete asks first; "Cancel" keeps it.
         page.get_by_role("link", name="Destinations").click()
         row.get_by_role("button", name="Delete Archive").click()
-        confirm = page.locator("#confirm-dialog")
+        confirm = page.locator("#delete-destination-dialog")
         expect(confirm).to_contain_text("Delete the destination “Archive”?")
+        # Nothing is on its way there: no warning, no "Disable instead".
+        expect(confirm.locator("#delete-destination-warning")).to_be_hidden()
+        expect(confirm.get_by_role("button", name="Disable instead")).to_be_hidden()
         confirm.get_by_role("button", name="Cancel").click()
         expect(row).to_be_visible()
         assert Destination.objects.filter(pk=created.pk).exists()

@@ -71,11 +71,14 @@ function showErrors(form, body) {
   let first = null;
   const general = [];
   for (const [field, messages] of Object.entries(body || {})) {
-    const text = Array.isArray(messages) ? messages.join(" ") : String(messages);
+    const list = Array.isArray(messages) ? messages.map(String) : [String(messages)];
+    const text = list.join(" ");
     const slot = $(`[data-error-for="${CSS.escape(field)}"]`, form);
     const input = form.elements.namedItem(field);
     if (slot && field !== "non_field_errors") {
-      setText(slot, text);
+      // Every problem of the field, each on its own line.
+      slot.replaceChildren(...(list.length > 1 ? [h("ul", { class: "plain" }, ...list.map((m) => h("li", {}, m)))] : list));
+      slot.hidden = false;
       if (input) {
         input.setAttribute("aria-invalid", "true");
         first = first || input;
@@ -144,15 +147,37 @@ async function save(event) {
   }
 }
 
-function confirmDelete(destination, opener) {
-  const dialog = $("#confirm-dialog");
-  $("#confirm-text").textContent =
+async function confirmDelete(destination, opener) {
+  // The count now, not when the list was loaded: transfers come and go.
+  let active = destination.active_transfers || 0;
+  try {
+    active = (await api(`/api/destinations/${destination.id}/`)).active_transfers || 0;
+  } catch {
+    // The list's count will do.
+  }
+  const dialog = $("#delete-destination-dialog");
+  $("#delete-destination-title").textContent = `Delete ${destination.name}?`;
+  $("#delete-destination-text").textContent =
     `Delete the destination “${destination.name}”? The audit log keeps what it recorded about it.`;
+  const warning =
+    active > 0
+      ? `${active} ${active === 1 ? "transfer to it is" : "transfers to it are"} pending or sending. Deleting it ` +
+        `stops ${active === 1 ? "it" : "them"}: ${active === 1 ? "it fails" : "they fail"} and can't be retried. ` +
+        "Disabling it instead keeps everything and lets you enable it again."
+      : "";
+  setText($("#delete-destination-warning"), warning);
+  const disable = $("#delete-destination-disable");
+  disable.hidden = !(active > 0 && destination.enabled);
+  $("#delete-destination-yes").textContent = active > 0 ? "Delete anyway" : "Delete";
   dialog.returnValue = "";
   dialog.addEventListener(
     "close",
     async () => {
-      if (dialog.returnValue !== "yes") {
+      if (dialog.returnValue === "disable") {
+        await setEnabled(destination, false);
+        return;
+      }
+      if (dialog.returnValue !== "delete") {
         opener.focus();
         return;
       }
@@ -168,6 +193,7 @@ function confirmDelete(destination, opener) {
     { once: true },
   );
   dialog.showModal();
+  if (!disable.hidden) disable.focus();
 }
 
 export function initDestinations(onChange) {
