@@ -161,9 +161,9 @@ async function confirmDelete(destination, opener) {
     `Delete the destination “${destination.name}”? The audit log keeps what it recorded about it.`;
   const warning =
     active > 0
-      ? `${active} ${active === 1 ? "transfer to it is" : "transfers to it are"} pending or sending. Deleting it ` +
-        `stops ${active === 1 ? "it" : "them"}: ${active === 1 ? "it fails" : "they fail"} and can't be retried. ` +
-        "Disabling it instead keeps everything and lets you enable it again."
+      ? `${active} ${active === 1 ? "transfer to it is" : "transfers to it are"} pending or sending. If you ` +
+        "delete it, what has not been sent yet fails for good (no Retry). If you disable it instead, that fails " +
+        "too, but can be retried once the destination is enabled again."
       : "";
   setText($("#delete-destination-warning"), warning);
   const disable = $("#delete-destination-disable");

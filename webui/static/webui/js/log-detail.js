@@ -83,6 +83,11 @@ function refusedTable(refused) {
   );
 }
 
+// A wide table scrolls inside its box, which the keyboard can reach too.
+function scroller(label, table) {
+  return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": label }, table);
+}
+
 export function detailItems(entry, { admin = false } = {}) {
   const d = entry.details || {};
   const destination = entry.destination
@@ -126,9 +131,9 @@ export function detailItems(entry, { admin = false } = {}) {
   }
   if (d.retry_of) items.push(...item("Retry", "This transfer retried an earlier one that had failed or was cancelled."));
   if (d.retried_by) items.push(...item("Retried", "This transfer was sent again as a new transfer."));
-  if (Array.isArray(d.attempts) && d.attempts.length) items.push(...item("Attempts", attemptsTable(d.attempts)));
+  if (Array.isArray(d.attempts) && d.attempts.length) items.push(...item("Attempts", scroller("Attempts", attemptsTable(d.attempts))));
   else if (entry.action === "send") items.push(...item("Attempts", "None yet: no worker has sent it."));
-  if (Array.isArray(d.refused_instances) && d.refused_instances.length) items.push(...item("Refused", refusedTable(d.refused_instances)));
+  if (Array.isArray(d.refused_instances) && d.refused_instances.length) items.push(...item("Refused", scroller("Refused instances", refusedTable(d.refused_instances))));
   if (admin && Object.keys(d).length) {
     items.push(
       ...item(
