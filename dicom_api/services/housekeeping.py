@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from dicom_api import queue
 from dicom_api.models import Action, Status, TransferLog, WorkerHeartbeat
-from dicom_api.services import imports
+from dicom_api.services import import_sweeps
 from dicom_api.services import transfer_lifecycle as lifecycle
 
 logger = logging.getLogger(__name__)
@@ -81,8 +81,8 @@ def jobs_prune(*, older_than: float = 7 * 86400) -> int:
 
 
 JOBS: dict[str, Callable[[], int]] = {
-    "expire_imports": imports.import_expire_all,
-    "sweep_upload_temp": imports.upload_temp_sweep,
+    "expire_imports": import_sweeps.import_expire_all,
+    "sweep_upload_temp": import_sweeps.upload_temp_sweep,
     "recover_stale_transfers": transfers_recover_stale,
     "requeue_lost_transfers": transfers_requeue_lost,
     "prune_jobs": jobs_prune,

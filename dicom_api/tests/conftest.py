@@ -7,14 +7,14 @@ from django.contrib.auth.models import User
 
 from destinations.models import Destination
 from dicom_api.models import ImportSession
-from dicom_api.tests import importdata
+from testsupport import dicom_data
 from testsupport.dicom_data import GeneratedSeries, generate_series, import_files
 
 
 @pytest.fixture(scope="session")
 def deflate_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """~1 MB on disk, 1 GB once inflated."""
-    return importdata.deflate_bomb(tmp_path_factory.mktemp("bomb") / "bomb.dcm")
+    return dicom_data.deflate_bomb(tmp_path_factory.mktemp("bomb") / "bomb.dcm")
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def test_housekeeping_removes_abandoned_upload_files(settings: Any, tmp_path: Pa
     import os
     import time
 
-    from dicom_api.services.imports import upload_temp_sweep
+    from dicom_api.services.import_sweeps import upload_temp_sweep
 
     folder = Path(settings.FILE_UPLOAD_TEMP_DIR)
     old, fresh = folder / "old.upload", folder / "fresh.upload"

@@ -57,7 +57,7 @@ def test_send_creates_one_pending_transfer_per_series_and_destination(
     )
     # One job per transfer, queued for the workers; nothing ran here.
     assert DBTaskResult.objects.count() == 2
-    assert set(TransferLog.objects.values_list("status", flat=True)) == {Status.PENDING}
+    assert set(TransferLog.objects.filter(action=Action.SEND).values_list("status", flat=True)) == {Status.PENDING}
 
 
 def test_send_needs_authentication(anon_client: APIClient) -> None:
