@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { $, $$, formatDateTime, h, setText, statusBadge } from "./dom.js";
 import { detailItems, patientCell } from "./log-detail.js";
 
-const state = { page: 1, pageSize: 50, ordering: "-timestamp", count: 0, entries: new Map(), loaded: false };
+const state = { page: 1, pageSize: 50, ordering: "-timestamp", count: 0, entries: new Map(), loaded: false, request: 0 };
 
 function filterParams() {
   const params = new URLSearchParams();
@@ -61,8 +61,11 @@ export async function loadLog() {
   const body = $("#log tbody");
   $("#log").setAttribute("aria-busy", "true");
   setText($("#log-error"), "");
+  // Only the latest request's answer is shown: an earlier, slower one must not overwrite it.
+  const request = ++state.request;
   try {
     const answer = await api(`/api/dicom/logs/?${params}`);
+    if (request !== state.request) return;
     state.count = answer.count;
     state.entries.clear();
     for (const entry of answer.results) state.entries.set(entry.id, entry);
@@ -72,6 +75,7 @@ export async function loadLog() {
     }
     renderPager(Boolean(answer.previous), Boolean(answer.next));
   } catch (error) {
+    if (request !== state.request) return;
     if (error.status === 404 && state.page > 1) {
       state.page = 1;
       return loadLog();
@@ -79,7 +83,7 @@ export async function loadLog() {
     body.replaceChildren();
     setText($("#log-error"), error.message);
   } finally {
-    $("#log").removeAttribute("aria-busy");
+    if (request === state.request) $("#log").removeAttribute("aria-busy");
   }
   state.loaded = true;
 }
