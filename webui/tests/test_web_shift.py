@@ -104,6 +104,20 @@ def test_a_shift_of_sends_grouped_by_study_with_a_failure_and_its_audit(
         Destination.objects.create(name="Main PACS", ae_title=scp.ae_title, host=LOOPBACK, port=scp.port)
         Destination.objects.create(name="Faulty PACS", ae_title=faulty.ae_title, host=LOOPBACK, port=faulty.port)
         workers()
+        # The user allowed notifications; what the page asks the browser to show is recorded.
+        screen.context.grant_permissions(["notifications"], origin=screen.base_url)
+        page.add_init_script(
+            """(() => {
+                const Real = window.Notification;
+                window.shownNotifications = [];
+                window.Notification = class extends Real {
+                    constructor(title, options) {
+                        super(title, options);
+                        window.shownNotifications.push([title, options.body]);
+                    }
+                };
+            })()"""
+        )
         screen.login("alice")
         page.locator("#pick-folder").set_input_files(str(tmp_path / "upload"))
         page.get_by_role("button", name="Upload").click()
@@ -137,6 +151,10 @@ def test_a_shift_of_sends_grouped_by_study_with_a_failure_and_its_audit(
         notice = page.locator("#transfer-notices .notice.failure")
         expect(notice).to_have_count(1)
         expect(notice).to_contain_text("Transfer failed: #2 T2 AXIAL (MR) of DOE, PETER to Faulty PACS")
+        # And a browser notification, without the patient's name (it may show on a locked screen).
+        assert page.evaluate("() => window.shownNotifications") == [
+            ["DICOM Transfer: a transfer failed", "#2 T2 AXIAL (MR) to Faulty PACS"]
+        ]
 
         # The keyboard: space opens the study, arrows move to its series, space opens one.
         toggle = failed_group.locator("button.toggle")
