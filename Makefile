@@ -23,7 +23,7 @@ setup: $(VENV)/.runtime dcmtk
 setup-dev: $(VENV)/.dev dcmtk orthanc chromium axe
 
 dcmtk:
-	@scripts/ensure-packages.sh dcmtk storescu echoscu storescp
+	@scripts/ensure-packages.sh dcmtk dcmsend echoscu storescp
 
 orthanc:
 	@scripts/ensure-packages.sh orthanc Orthanc
@@ -49,7 +49,7 @@ run: setup
 test: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DEBUG=1 $(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api webui
+	DEBUG=1 $(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api dicomnet webui
 	rm -rf var/test-run
 	DATA_DIR=$(CURDIR)/var/test-run DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} DEBUG=1 $(VENV)/bin/pytest
 

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from destinations.models import Destination
-from destinations.validators import is_ipv6_address
-from dicom_api.dcmtk import dcmsend
-from dicom_api.dcmtk.echoscu import EchoCategory, echo
 from dicom_api.models import DicomInstance, ImportSession, Status, TransferLog
 from dicom_api.services import transfer_lifecycle as lifecycle
+from dicom_api.services.connection import destination_association
+from dicomnet import dcmsend
+from dicomnet.addresses import AddressError, is_ipv6_address
+from dicomnet.echoscu import echo
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome:
 
     try:
         report = _send(destination, files, progress)
-    except ValidationError as e:
+    except AddressError as e:
         return Outcome(
             Verdict.FAILED,
             "The destination's settings are not valid for DCMTK: " + " ".join(e.messages),
@@ -112,15 +112,10 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome:
 
 
 def _send(destination: Destination, files: list[Path], progress: dcmsend.ProgressCallback) -> dcmsend.SendReport:
+    request = destination_association(destination)
     report = dcmsend.send_files(
         files=files,
-        called_ae=destination.ae_title,
-        host=destination.host,
-        port=destination.port,
-        calling_ae=settings.DICOM_CALLING_AE,
-        connect_timeout=settings.DICOM_CONNECT_TIMEOUT,
-        acse_timeout=settings.DICOM_ACSE_TIMEOUT,
-        dimse_timeout=settings.DICOM_DIMSE_TIMEOUT,
+        request=request,
         program=settings.DCMSEND_PATH,
         on_progress=progress,
         tick=settings.TRANSFER_PROGRESS_INTERVAL,
@@ -131,16 +126,17 @@ def _send(destination: Destination, files: list[Path], progress: dcmsend.Progres
         # Short timeouts: this runs without a heartbeat, well inside TRANSFER_STALE_AFTER.
         limit = max(1.0, min(settings.DICOM_ACSE_TIMEOUT, settings.TRANSFER_STALE_AFTER / 4))
         diagnosis = echo(
-            ae_title=destination.ae_title,
-            host=destination.host,
-            port=destination.port,
-            connect_timeout=min(settings.DICOM_CONNECT_TIMEOUT, limit),
-            acse_timeout=limit,
-            dimse_timeout=limit,
+            replace(
+                request,
+                connect_timeout=min(settings.DICOM_CONNECT_TIMEOUT, limit),
+                acse_timeout=limit,
+                dimse_timeout=limit,
+            ),
+            program=settings.ECHOSCU_PATH,
         )
-        if diagnosis.category is EchoCategory.REJECTED:
-            report.detail = diagnosis.message
-            if "transient" in diagnosis.message.lower():
+        if diagnosis.rejection is not None:
+            report.rejection, report.detail = diagnosis.rejection, diagnosis.message
+            if diagnosis.rejection.transient:
                 report.failure = dcmsend.Failure.PEER_BUSY
     return report
 
@@ -257,8 +253,8 @@ def failure_message(report: dcmsend.SendReport, log: TransferLog) -> str:
     if failure is dcmsend.Failure.HOST_NOT_FOUND:
         return f"The host name {log.destination_host!r} could not be resolved: check the destination's host."
     if failure is dcmsend.Failure.ASSOCIATION_REJECTED:
-        if report.detail.startswith("The peer at"):
-            return report.detail  # the C-ECHO's diagnosis, with its advice
+        if report.rejection is not None:
+            return report.detail  # the C-ECHO's diagnosis: why, and what to check
         return (
             f"The destination rejected the association: check that the destination knows our AE title "
             f"{settings.DICOM_CALLING_AE!r} and that its AE title is {ae!r}."

@@ -34,9 +34,9 @@ def test_cancel_a_finished_transfer_is_409(client_user: APIClient, user: User) -
 
 
 def test_a_send_that_completed_as_the_user_cancelled_says_so(user: User, destination: Destination) -> None:
-    from dicom_api.dcmtk.dcmsend import SendReport
     from dicom_api.services.transfer_lifecycle import Claim
     from dicom_api.services.transfer_run import outcome_of, outcome_record
+    from dicomnet.dcmsend import SendReport
 
     log = make_transfer(user, Status.SENDING, attempt=1, claim_token="w:1:abc")
     claimed = Claim(log=log, destination=destination, token="w:1:abc")
