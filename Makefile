@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/dicom_transfer
 
-.PHONY: run test lint format setup setup-dev dcmtk orthanc chromium axe bench clean
+.PHONY: run test lint format setup setup-dev setup-ldap ldap-build-deps dcmtk orthanc chromium slapd axe bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,19 +14,31 @@ $(VENV)/.runtime: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+$(VENV)/.dev: requirements.txt requirements-dev.txt requirements-ldap.txt $(VENV)/.runtime | ldap-build-deps
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Directory login (optional): python-ldap is built against OpenLDAP's and SASL's headers.
+ldap-build-deps:
+	@scripts/ensure-packages.sh libldap2-dev /usr/include/ldap.h
+	@scripts/ensure-packages.sh libsasl2-dev /usr/include/sasl/sasl.h
+
+setup-ldap: $(VENV)/.runtime ldap-build-deps
+	$(PY) -m pip install --quiet -r requirements-ldap.txt
+
 setup: $(VENV)/.runtime dcmtk
 
-setup-dev: $(VENV)/.dev dcmtk orthanc chromium axe
+setup-dev: $(VENV)/.dev dcmtk orthanc chromium slapd axe
 
 dcmtk:
 	@scripts/ensure-packages.sh dcmtk dcmsend echoscu storescp
 
 orthanc:
 	@scripts/ensure-packages.sh orthanc Orthanc
+
+# The directory login tests start their own OpenLDAP server.
+slapd:
+	@scripts/ensure-packages.sh slapd slapd
 
 # The web page's end-to-end tests drive Debian's Chromium with Playwright (never `playwright install`).
 chromium:

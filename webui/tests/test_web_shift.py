@@ -1,6 +1,7 @@
 """The page for a whole shift, end to end in headless Chromium (issue 20): transfers grouped by
 study × destination with a failure among them, readable audit entries, a destination deleted
-under a pending transfer, the server going away and coming back, and axe-core on every page.
+under a pending transfer, the server going away and coming back, and axe-core on every page
+(sign-in, send, audit, destinations, users, password).
 
 Real peers (storescp, a refusing pynetdicom SCP), a real ``db_worker``; ``WEBUI_SCREENSHOTS``
 refreshes the README's screenshots as in ``test_web_e2e``.
@@ -148,7 +149,7 @@ def test_a_shift_of_sends_grouped_by_study_with_a_failure_and_its_audit(
             "2 of 2 series delivered · 5 / 5 instances (100 %)"
         )
         # The failure raised a notice.
-        notice = page.locator("#transfer-notices .notice.failure")
+        notice = page.locator("#transfer-notices .transfer-notice.failure")
         expect(notice).to_have_count(1)
         expect(notice).to_contain_text("Transfer failed: #2 T2 AXIAL (MR) of DOE, PETER to Faulty PACS")
         # And a browser notification, without the patient's name (it may show on a locked screen).
@@ -450,6 +451,13 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(
         ).click()
         expect(page.locator("#delete-destination-warning")).to_be_visible()
         found["delete warning"] = axe_violations(page)
+        page.keyboard.press("Escape")
+        page.get_by_role("link", name="Users").click()
+        expect(page.locator("#view-users")).to_be_visible()
+        found["users"] = axe_violations(page)
+        page.locator("#change-password").click()
+        expect(page.locator("#view-password")).to_be_visible()
+        found["password"] = axe_violations(page)
     finally:
         screen.close()
     assert {page_name: v for page_name, v in found.items() if v} == {}

@@ -210,7 +210,7 @@ function clearFinished() {
 
 function notice(text, { failure = false } = {}) {
   const dismiss = h("button", { type: "button", class: "secondary small", "aria-label": "Dismiss this notice" }, "Dismiss");
-  const item = h("div", { class: `notice${failure ? " failure" : ""}` }, h("p", {}, text), dismiss);
+  const item = h("div", { class: `transfer-notice${failure ? " failure" : ""}` }, h("p", {}, text), dismiss);
   dismiss.addEventListener("click", () => {
     item.remove();
     $("#transfers-card").focus();
