@@ -20,9 +20,10 @@ from django.http import HttpRequest
 
 from destinations.models import Destination
 from dicom_api import queue
-from dicom_api.audit import client_address, destination_snapshot
+from dicom_api.audit import destination_snapshot
 from dicom_api.models import Action, DicomInstance, ImportSession, Status, TransferLog
 from dicom_api.services import transfer_lifecycle as lifecycle
+from dicom_transfer.clients import client_address
 from dicom_transfer.exceptions import ConflictError, InvalidInputError
 
 logger = logging.getLogger(__name__)
