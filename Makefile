@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/dicom_transfer
 
-.PHONY: run test lint format setup setup-dev setup-ldap ldap-build-deps dcmtk orthanc chromium slapd bench clean
+.PHONY: run test lint format setup setup-dev setup-ldap ldap-build-deps dcmtk orthanc chromium slapd axe bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ setup-ldap: $(VENV)/.runtime ldap-build-deps
 
 setup: $(VENV)/.runtime dcmtk
 
-setup-dev: $(VENV)/.dev dcmtk orthanc chromium slapd
+setup-dev: $(VENV)/.dev dcmtk orthanc chromium slapd axe
 
 dcmtk:
 	@scripts/ensure-packages.sh dcmtk dcmsend echoscu storescp
@@ -43,6 +43,17 @@ slapd:
 # The web page's end-to-end tests drive Debian's Chromium with Playwright (never `playwright install`).
 chromium:
 	@scripts/ensure-packages.sh chromium chromium
+
+# axe-core checks the page's accessibility in the Chromium tests. Test-only: it lands under var/
+# (not committed, never served); AXE_CORE_VERSION is the one the tests were written against.
+AXE_CORE_VERSION := 4.14.1
+AXE_JS := var/axe/node_modules/axe-core/axe.min.js
+
+axe: $(AXE_JS)
+
+$(AXE_JS):
+	@scripts/ensure-packages.sh npm npm
+	npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix var/axe axe-core@$(AXE_CORE_VERSION)
 
 run: setup
 	scripts/run.sh

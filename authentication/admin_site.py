@@ -7,9 +7,9 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
+from authentication.audit import AccountAction, Outcome, audit
 from authentication.throttle import LoginThrottledError, login_attempt_reserve, login_attempts_forget
-from dicom_api.audit import audit_record, client_address
-from dicom_api.models import Action, Status
+from dicom_transfer.clients import client_address
 
 
 class AuditedAdminSite(admin.AdminSite):
@@ -24,9 +24,9 @@ class AuditedAdminSite(admin.AdminSite):
             login_attempt_reserve(username=username, address=client_address(request))
         except LoginThrottledError as e:
             if e.first_refusal:
-                audit_record(
-                    action=Action.LOGIN,
-                    status=Status.FAILED,
+                audit(
+                    action=AccountAction.LOGIN,
+                    status=Outcome.FAILED,
                     user=known,
                     username=username,
                     request=request,
@@ -43,13 +43,17 @@ class AuditedAdminSite(admin.AdminSite):
         signed_in = response.status_code == 302 and request.user.is_authenticated
         if signed_in:
             login_attempts_forget(username=username)
-            audit_record(
-                action=Action.LOGIN, status=Status.SUCCESS, user=request.user, request=request, details={"via": "admin"}
+            audit(
+                action=AccountAction.LOGIN,
+                status=Outcome.SUCCESS,
+                user=request.user,
+                request=request,
+                details={"via": "admin"},
             )
         else:
-            audit_record(
-                action=Action.LOGIN,
-                status=Status.FAILED,
+            audit(
+                action=AccountAction.LOGIN,
+                status=Outcome.FAILED,
                 user=known,
                 username=username,
                 request=request,

@@ -16,12 +16,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
+from authentication.audit import AccountAction, Outcome, audit
 from authentication.models import Account, EndReason, Role
 from authentication.roles import role_of
 from authentication.sessions import TokenPair, session_end, session_start, sessions_end_all
 from authentication.throttle import LoginThrottledError, login_attempt_reserve, login_attempts_forget
-from dicom_api.audit import audit_record, client_address
-from dicom_api.models import Action, Status
+from dicom_transfer.clients import client_address
 from dicom_transfer.exceptions import ConflictError, InvalidInputError, NotAuthenticatedError
 
 logger = logging.getLogger(__name__)
@@ -43,9 +43,9 @@ def login(*, username: str, password: str, request: HttpRequest | None) -> tuple
         login_attempt_reserve(username=username, address=client_address(request))
     except LoginThrottledError as e:
         if e.first_refusal:
-            audit_record(
-                action=Action.LOGIN,
-                status=Status.FAILED,
+            audit(
+                action=AccountAction.LOGIN,
+                status=Outcome.FAILED,
                 user=known,
                 username=username,
                 request=request,
@@ -55,9 +55,9 @@ def login(*, username: str, password: str, request: HttpRequest | None) -> tuple
         raise
     user = authenticate(request, username=username, password=password)
     if not isinstance(user, User) or not user.is_active:
-        audit_record(
-            action=Action.LOGIN,
-            status=Status.FAILED,
+        audit(
+            action=AccountAction.LOGIN,
+            status=Outcome.FAILED,
             user=known,
             username=username,
             request=request,
@@ -68,14 +68,14 @@ def login(*, username: str, password: str, request: HttpRequest | None) -> tuple
     login_attempts_forget(username=username)
     pair = session_start(user=user)
     update_last_login(User, user)
-    audit_record(action=Action.LOGIN, status=Status.SUCCESS, user=user, request=request)
+    audit(action=AccountAction.LOGIN, status=Outcome.SUCCESS, user=user, request=request)
     logger.info("login succeeded (user id %s)", user.pk)
     return user, pair
 
 
 def logout(*, user: User, refresh: str, request: HttpRequest | None) -> None:
     session_end(refresh=refresh, user=user)
-    audit_record(action=Action.LOGOUT, status=Status.SUCCESS, user=user, request=request)
+    audit(action=AccountAction.LOGOUT, status=Outcome.SUCCESS, user=user, request=request)
     logger.info("logout (user id %s)", user.pk)
 
 
@@ -115,9 +115,9 @@ def profile_update(
         if account.must_change_password:
             account.must_change_password = False
             account.save(update_fields=["must_change_password"])
-        user.account = account
+        user.account = account  # type: ignore[attr-defined]  # the cached reverse one-to-one
         sessions_end_all(user=user, reason=EndReason.PASSWORD_CHANGE)
-        audit_record(action=Action.PASSWORD_CHANGE, status=Status.SUCCESS, user=user, request=request)
+        audit(action=AccountAction.PASSWORD_CHANGE, status=Outcome.SUCCESS, user=user, request=request)
         logger.info("password changed (user id %s)", user.pk)
     return user
 
@@ -156,9 +156,9 @@ def user_create(
     except IntegrityError:
         raise InvalidInputError("A user with that username already exists.", field="username") from None
     Account.objects.create(user=user, role=role, must_change_password=True)
-    audit_record(
-        action=Action.USER_CREATE,
-        status=Status.SUCCESS,
+    audit(
+        action=AccountAction.USER_CREATE,
+        status=Outcome.SUCCESS,
         user=actor,
         request=request,
         details={**_target(user), "role": role.value, "is_active": True},
@@ -194,9 +194,9 @@ def user_update(*, actor: User, request: HttpRequest | None, user: User, **chang
     if before["is_active"] and not user.is_active:
         sessions_end_all(user=user, reason=EndReason.DEACTIVATED)
     if changed:
-        audit_record(
-            action=Action.USER_UPDATE,
-            status=Status.SUCCESS,
+        audit(
+            action=AccountAction.USER_UPDATE,
+            status=Outcome.SUCCESS,
             user=actor,
             request=request,
             details={**_target(user), "changes": changed},
@@ -214,10 +214,10 @@ def user_reset_password(*, actor: User, request: HttpRequest | None, user: User,
     account = _account(user)
     account.must_change_password = True
     account.save(update_fields=["must_change_password"])
-    user.account = account
+    user.account = account  # type: ignore[attr-defined]  # the cached reverse one-to-one
     sessions_end_all(user=user, reason=EndReason.PASSWORD_RESET)
-    audit_record(
-        action=Action.PASSWORD_RESET, status=Status.SUCCESS, user=actor, request=request, details=_target(user)
+    audit(
+        action=AccountAction.PASSWORD_RESET, status=Outcome.SUCCESS, user=actor, request=request, details=_target(user)
     )
     logger.info("password of user id %s reset by user id %s", user.pk, actor.pk)
     return user

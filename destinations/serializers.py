@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from destinations.models import Destination, Verify
 from destinations.validators import clean_ae_title, clean_host, validate_port
+from dicom_api.models import ACTIVE_STATUSES, Action
 
 
 def _drf(check: Callable[[Any], Any], value: Any) -> Any:
@@ -61,6 +62,9 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
         "whether it holds every instance).",
     )
     state = DestinationStateSerializer(source="*", read_only=True, help_text="As the workers last found it.")
+    active_transfers = serializers.SerializerMethodField(
+        help_text="Transfers to it that are pending or sending (everyone's): deleting it fails them."
+    )
 
     class Meta:
         model = Destination
@@ -77,8 +81,15 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
             "created_by",
             "created_at",
             "updated_at",
+            "active_transfers",
         ]
         read_only_fields = ["id", "created_by", "created_at", "updated_at", "state"]
+
+    def get_active_transfers(self, destination: Destination) -> int:
+        annotated = getattr(destination, "active_transfers", None)
+        if annotated is not None:
+            return int(annotated)
+        return destination.logs.filter(action=Action.SEND, status__in=ACTIVE_STATUSES).count()
 
     def validate_name(self, value: str) -> str:
         others = Destination.objects.filter(name__iexact=value)

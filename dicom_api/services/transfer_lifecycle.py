@@ -77,12 +77,11 @@ def claim(
         log = TransferLog.objects.select_for_update().filter(pk=log_id, action=Action.SEND).first()
         if log is None or log.status != Status.PENDING:
             return None
-        if log.destination_id is None:
-            _fail_pending(log, "The destination was deleted before the transfer started.")
-            return None
-        destination = Destination.objects.select_for_update().filter(pk=log.destination_id).first()
+        destination = None
+        if log.destination_id is not None:
+            destination = Destination.objects.select_for_update().filter(pk=log.destination_id).first()
         if destination is None or not destination.enabled:
-            _fail_pending(log, "The destination was disabled before the transfer started.")
+            _fail_pending(log, _gone_message(log, "deleted" if destination is None else "disabled"))
             return None
         now = timezone.now()
         probe_at = reachability.probe_due(destination, now)
@@ -146,6 +145,16 @@ def _wait_for_probe(
 
 def _when(moment: datetime) -> str:
     return moment.isoformat(sep=" ", timespec="seconds")
+
+
+def _gone_message(log: TransferLog, what: str) -> str:
+    """Why a pending transfer stops at its claim: before any attempt, or between two."""
+    if log.attempt == 0:
+        return f"The destination was {what} before the transfer started; nothing was sent."
+    return (
+        f"The destination was {what} after attempt {log.attempt} ({log.instances_sent} of "
+        f"{log.instance_count} instances acknowledged); no further attempt was made."
+    )
 
 
 def _fail_pending(log: TransferLog, message: str) -> bool:

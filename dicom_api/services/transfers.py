@@ -8,6 +8,7 @@ The states and their transitions are ``transfer_lifecycle``'s; the worker's side
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,10 +20,11 @@ from django.http import HttpRequest
 
 from destinations.models import Destination
 from dicom_api import queue
-from dicom_api.audit import client_address, destination_snapshot
+from dicom_api.audit import destination_snapshot
 from dicom_api.models import ACTIVE_STATUSES, Action, DicomInstance, ImportSession, Status, TransferLog
 from dicom_api.services import transfer_lifecycle as lifecycle
 from dicom_api.services.transfer_ledger import ledger_counts, ledger_create, ledger_delivered
+from dicom_transfer.clients import client_address
 from dicom_transfer.exceptions import ConflictError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ class _SeriesSummary:
     patient_name: str
     series_description: str
     modality: str
+    study_description: str
+    study_date: Any
+    series_number: int | None
     instance_count: int
 
 
@@ -52,6 +57,9 @@ def _series_of(import_session: ImportSession, series_uids: Sequence[str]) -> dic
         "patient_name",
         "series_description",
         "modality",
+        "study_description",
+        "study_date",
+        "series_number",
     )
     rows = (
         DicomInstance.objects.filter(import_session=import_session, series_instance_uid__in=series_uids)
@@ -116,6 +124,8 @@ def transfers_create(
         if not resend:
             _refuse_if_already_sent(unique_series, unique_destinations)
         address = client_address(request)
+        # One id per request, so a page can group what was sent together (a retry keeps its origin's).
+        request_details = {"send_request": uuid.uuid4().hex, **(extra_details or {})}
         logs = [
             TransferLog(
                 user=user,
@@ -131,7 +141,15 @@ def transfers_create(
                 series_description=series[uid].series_description,
                 modality=series[uid].modality,
                 instance_count=series[uid].instance_count,
-                details={"import_id": str(import_session.pk), "attempts": [], **(extra_details or {})},
+                details={
+                    "import_id": str(import_session.pk),
+                    "attempts": [],
+                    # What grouping by study and ordering by series need, kept with the audit.
+                    "study_description": series[uid].study_description,
+                    "study_date": series[uid].study_date.isoformat() if series[uid].study_date else None,
+                    "series_number": series[uid].series_number,
+                    **request_details,
+                },
                 **destination_snapshot(destinations[pk]),
             )
             for uid in unique_series
@@ -189,6 +207,11 @@ def _refuse_if_already_sent(series_uids: Sequence[str], destination_ids: Sequenc
     )
 
 
+def _same_request(log: TransferLog) -> dict[str, Any]:
+    request_id = (log.details or {}).get("send_request")
+    return {"send_request": request_id} if request_id else {}
+
+
 def transfer_retry(*, log: TransferLog, user: User, request: HttpRequest | None = None) -> TransferLog:
     """Send a failed or cancelled transfer again, as a new transfer (once: a double click makes one).
     The new transfer starts with the instances the old one delivered: it sends only the rest."""
@@ -210,7 +233,7 @@ def transfer_retry(*, log: TransferLog, user: User, request: HttpRequest | None 
                 series_instance_uids=[log.series_instance_uid],
                 destination_ids=[log.destination_id],
                 request=request,
-                extra_details={"retry_of": log.pk},
+                extra_details={"retry_of": log.pk, **_same_request(log)},
                 resend=True,
                 delivered_before=ledger_delivered(log.pk),
             )

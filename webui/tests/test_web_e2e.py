@@ -239,29 +239,35 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
         screen.shot("upload-and-choose")
         page.get_by_role("button", name="Send (2 transfers)").click()
 
-        # Two rows that reach 100 % and success, live.
-        rows = page.locator("#transfers tbody tr")
-        expect(rows).to_have_count(2)
-        for row in (rows.nth(0), rows.nth(1)):
-            expect(row.locator(".status")).to_have_text("success", timeout=30_000)
-            expect(row.locator(".progress-text")).to_contain_text("(100 %)")
-        expect(rows.filter(has_text="Chest CT").locator(".progress-text")).to_have_text("6 / 6 (100 %)")
-        expect(rows.filter(has_text="Abdomen CT").locator(".progress-text")).to_have_text("5 / 5 (100 %)")
-        expect(rows.get_by_role("button", name=re.compile("Cancel|Retry"))).to_have_count(0)
+        # Two studies × one destination: two grouped rows that reach 100 % and success, live.
+        groups = page.locator("#transfers tbody tr.group")
+        expect(groups).to_have_count(2)
+        for group in (groups.nth(0), groups.nth(1)):
+            expect(group.locator(".status")).to_have_text("success", timeout=30_000)
+            expect(group.locator(".progress-text")).to_contain_text("(100 %)")
+        expect(page.locator("#transfers tr.request")).to_contain_text("2 of 2 studies delivered to Main PACS")
+        # Each opens to its series.
+        for group in (groups.nth(0), groups.nth(1)):
+            group.locator("button.toggle").click()
+        series_rows = page.locator("#transfers tbody tr.series")
+        expect(series_rows.filter(has_text="Chest CT").locator(".progress-text")).to_have_text("6 / 6 (100 %)")
+        expect(series_rows.filter(has_text="Abdomen CT").locator(".progress-text")).to_have_text("5 / 5 (100 %)")
+        expect(page.locator("#transfers tbody").get_by_role("button", name=re.compile("Cancel|Retry"))).to_have_count(0)
         screen.shot("transfers")
         assert set(scp.received()) == set(ct.sop_instance_uids) | set(archived.sop_instance_uids)
 
         # Sending a delivered series again is a choice: the page asks, "Cancel" sends nothing.
         page.get_by_label("#1 Chest CT").check()
         page.get_by_role("button", name="Send (1 transfer)").click()
-        confirm = page.locator("#confirm-dialog")
+        confirm = page.locator("#resend-dialog")
         expect(confirm).to_contain_text("Already sent: Chest CT → Main PACS (delivered")
         confirm.get_by_role("button", name="Cancel").click()
-        expect(rows).to_have_count(2)
+        expect(groups).to_have_count(2)
         page.get_by_role("button", name="Send (1 transfer)").click()
         confirm.get_by_role("button", name="Send again").click()
-        expect(rows).to_have_count(3)
-        expect(rows.nth(0).locator(".status")).to_have_text("success", timeout=30_000)
+        expect(groups).to_have_count(3)
+        for index in range(3):
+            expect(groups.nth(index).locator(".status")).to_have_text("success", timeout=30_000)
 
     sends = TransferLog.objects.filter(action=Action.SEND, user=user)
     assert sorted(sends.values_list("status", "destination_id", "instances_sent")) == [
@@ -320,7 +326,7 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
     # Narrow window: nothing sticks out sideways (wide tables scroll inside their box).
     page.set_viewport_size({"width": 390, "height": 800})
     page.get_by_role("link", name="Send").click()
-    expect(page.locator("#transfers tbody tr")).to_have_count(3)
+    expect(page.locator("#transfers tbody tr.group")).to_have_count(3)  # the Chest CT was sent again
     wide = page.evaluate(
         """() => Array.from(document.querySelectorAll('body *'))
             .filter((e) => e.getBoundingClientRect().right > 391 && e.getClientRects().length)
@@ -357,7 +363,7 @@ def test_an_admin_creates_fixes_tests_disables_and_deletes_a_destination(
         page.get_by_role("button", name="New destination").click()
         dialog = page.locator("#destination-dialog")
         dialog.get_by_label("Name").fill("Archive")
-        dialog.get_by_label("AE title").fill("BAD\\AE")
+        dialog.get_by_label("AE title").fill("BAD\\AE-FAR-TOO-LONG")
         dialog.get_by_label("Host").fill(LOOPBACK)
         dialog.get_by_label("Port").fill(str(scp.port))
         dialog.get_by_role("button", name="Save").click()
@@ -365,6 +371,9 @@ def test_an_admin_creates_fixes_tests_disables_and_deletes_a_destination(
         # The error sits next to its field, and nothing was created.
         error = dialog.locator("#d-ae-error")
         expect(error).to_be_visible()
+        # Every problem of the field at once: the length and the backslash.
+        expect(error.locator("li")).to_have_count(2)
+        expect(error).to_contain_text("at most 16")
         expect(error).to_contain_text("backslash")
         expect(dialog.get_by_label("AE title")).to_have_attribute("aria-invalid", "true")
         expect(dialog.get_by_label("AE title")).to_be_focused()
@@ -402,8 +411,11 @@ def test_an_admin_creates_fixes_tests_disables_and_deletes_a_destination(
         # Delete asks first; "Cancel" keeps it.
         page.get_by_role("link", name="Destinations").click()
         row.get_by_role("button", name="Delete Archive").click()
-        confirm = page.locator("#confirm-dialog")
+        confirm = page.locator("#delete-destination-dialog")
         expect(confirm).to_contain_text("Delete the destination “Archive”?")
+        # Nothing is on its way there: no warning, no "Disable instead".
+        expect(confirm.locator("#delete-destination-warning")).to_be_hidden()
+        expect(confirm.get_by_role("button", name="Disable instead")).to_be_hidden()
         confirm.get_by_role("button", name="Cancel").click()
         expect(row).to_be_visible()
         assert Destination.objects.filter(pk=created.pk).exists()

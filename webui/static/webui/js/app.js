@@ -3,10 +3,12 @@
 
 import { api, clearSession, hasSession, login, logout, setSessionLostHandler } from "./api.js";
 import { $, $$, announce, setText, show } from "./dom.js";
+import { initConnection } from "./connection.js";
 import { initDestinations, loadAdminDestinations } from "./destinations.js";
 import { fillDestinationFilter, initLog, loadLog } from "./log.js";
 import { initPassword, preparePasswordView } from "./password.js";
 import { initSend, loadDestinations, showSend } from "./send.js";
+import { initTransfers } from "./transfers.js";
 import { initUsers, loadUsers } from "./users.js";
 
 const VIEWS = ["send", "log", "destinations", "users", "password"];
@@ -157,7 +159,9 @@ async function start() {
     location.replace(`${location.pathname}#signed-out`);
     location.reload();
   });
+  initConnection();
   initSend();
+  initTransfers();
   initLog();
   initUsers();
   initPassword((who, message) => signedIn(who, message));

@@ -1,14 +1,12 @@
-// Delivery: asking before a series goes to a destination a second time, and showing what a
-// transfer did not deliver and why (its ledger, GET /api/dicom/transfers/{id}/instances/).
+// Delivery: asking before a series goes to a destination a second time, a destination found
+// unreachable, and what a destination said it holds after a send (verification).
 
-import { api } from "./api.js";
 import { $, formatDateTime, h } from "./dom.js";
 
-// Ask with the page's confirmation dialog; resolves true when the user chose `yesLabel`.
-export function askConfirm(text, yesLabel) {
-  const dialog = $("#confirm-dialog");
-  $("#confirm-text").textContent = text;
-  $("#confirm-yes").textContent = yesLabel;
+// Ask with the resend dialog; resolves true when the user chose to send again.
+function askResend(text) {
+  const dialog = $("#resend-dialog");
+  $("#resend-text").textContent = text;
   dialog.returnValue = "";
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
@@ -28,47 +26,7 @@ export function confirmResend(error, seriesByUid, destinations) {
     return `${what} → ${where} (${when}, transfer ${pair.transfer_id})`;
   });
   const more = pairs.length > 5 ? ` and ${pairs.length - 5} more` : "";
-  return askConfirm(`Already sent: ${lines.join("; ")}${more}. Send again?`, "Send again");
-}
-
-const NOT_DELIVERED = ["unsendable", "refused", "pending"];
-const LABELS = { unsendable: "could not be sent", refused: "refused", pending: "not sent" };
-
-// "What was not delivered": the instances of a finished transfer that did not arrive, and why.
-export function notDeliveredButton(transfer, cell) {
-  return h(
-    "button",
-    {
-      type: "button",
-      class: "secondary small",
-      "aria-label": `What transfer ${transfer.id} did not deliver`,
-      onclick: async (event) => {
-        event.currentTarget.disabled = true;
-        cell.append(await notDeliveredList(transfer.id));
-      },
-    },
-    "Not delivered",
-  );
-}
-
-async function notDeliveredList(id) {
-  const list = h("ul", { class: "not-delivered" });
-  try {
-    for (const outcome of NOT_DELIVERED) {
-      const page = await api(`/api/dicom/transfers/${id}/instances/?outcome=${outcome}&page_size=20`);
-      for (const row of page.results) {
-        const why = row.reason ? `: ${row.reason}` : "";
-        list.append(h("li", {}, `${row.sop_instance_uid} ${LABELS[outcome]}${why}`));
-      }
-      if (page.count > page.results.length) {
-        list.append(h("li", { class: "muted" }, `… ${page.count - page.results.length} more ${LABELS[outcome]}`));
-      }
-    }
-  } catch (error) {
-    list.append(h("li", {}, error.message));
-  }
-  if (!list.children.length) list.append(h("li", { class: "muted" }, "Every instance was delivered."));
-  return list;
+  return askResend(`Already sent: ${lines.join("; ")}${more}. Send again?`);
 }
 
 // A destination the workers found refusing connections: since when, and what it said.

@@ -1,7 +1,7 @@
 // Destinations management, for admins: list, create, edit, enable/disable, delete, test.
 
 import { api, ApiError } from "./api.js";
-import { askConfirm, unreachableNote } from "./delivery.js";
+import { unreachableNote } from "./delivery.js";
 import { $, $$, h, setText } from "./dom.js";
 import { clearErrors, showErrors } from "./forms.js";
 import { testConnection } from "./send.js";
@@ -121,22 +121,52 @@ async function save(event) {
 }
 
 async function confirmDelete(destination, opener) {
-  const yes = await askConfirm(
-    `Delete the destination “${destination.name}”? The audit log keeps what it recorded about it.`,
-    "Delete",
-  );
-  if (!yes) {
-    opener.focus();
-    return;
-  }
+  // The count now, not when the list was loaded: transfers come and go.
+  let active = destination.active_transfers || 0;
   try {
-    await api(`/api/destinations/${destination.id}/`, { method: "DELETE" });
-  } catch (error) {
-    setText($("#destinations-error"), error.message);
+    active = (await api(`/api/destinations/${destination.id}/`)).active_transfers || 0;
+  } catch {
+    // The list's count will do.
   }
-  await loadAdminDestinations();
-  state.onChange();
-  $("#new-destination").focus();
+  const dialog = $("#delete-destination-dialog");
+  $("#delete-destination-title").textContent = `Delete ${destination.name}?`;
+  $("#delete-destination-text").textContent =
+    `Delete the destination “${destination.name}”? The audit log keeps what it recorded about it.`;
+  const warning =
+    active > 0
+      ? `${active} ${active === 1 ? "transfer to it is" : "transfers to it are"} pending or sending. If you ` +
+        "delete it, what has not been sent yet fails for good (no Retry). If you disable it instead, that fails " +
+        "too, but can be retried once the destination is enabled again."
+      : "";
+  setText($("#delete-destination-warning"), warning);
+  const disable = $("#delete-destination-disable");
+  disable.hidden = !(active > 0 && destination.enabled);
+  $("#delete-destination-yes").textContent = active > 0 ? "Delete anyway" : "Delete";
+  dialog.returnValue = "";
+  dialog.addEventListener(
+    "close",
+    async () => {
+      if (dialog.returnValue === "disable") {
+        await setEnabled(destination, false);
+        return;
+      }
+      if (dialog.returnValue !== "delete") {
+        opener.focus();
+        return;
+      }
+      try {
+        await api(`/api/destinations/${destination.id}/`, { method: "DELETE" });
+      } catch (error) {
+        setText($("#destinations-error"), error.message);
+      }
+      await loadAdminDestinations();
+      state.onChange();
+      $("#new-destination").focus();
+    },
+    { once: true },
+  );
+  dialog.showModal();
+  if (!disable.hidden) disable.focus();
 }
 
 export function initDestinations(onChange) {

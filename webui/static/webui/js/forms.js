@@ -1,6 +1,6 @@
 // Form errors from the API: each message next to its field, the rest at the top of the form.
 
-import { $, $$, setText } from "./dom.js";
+import { $, $$, h, setText } from "./dom.js";
 
 export function clearErrors(form) {
   for (const element of $$("[data-error-for]", form)) setText(element, "");
@@ -11,11 +11,14 @@ export function showErrors(form, body) {
   let first = null;
   const general = [];
   for (const [field, messages] of Object.entries(body || {})) {
-    const text = Array.isArray(messages) ? messages.join(" ") : String(messages);
+    const list = Array.isArray(messages) ? messages.map(String) : [String(messages)];
+    const text = list.join(" ");
     const slot = $(`[data-error-for="${CSS.escape(field)}"]`, form);
     const input = form.elements.namedItem(field);
     if (slot && field !== "non_field_errors") {
-      setText(slot, text);
+      // Every problem of the field, each on its own line.
+      slot.replaceChildren(...(list.length > 1 ? [h("ul", { class: "plain" }, ...list.map((m) => h("li", {}, m)))] : list));
+      slot.hidden = false;
       if (input) {
         input.setAttribute("aria-invalid", "true");
         first = first || input;
