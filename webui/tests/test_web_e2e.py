@@ -257,7 +257,7 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
         assert set(scp.received()) == set(ct.sop_instance_uids) | set(archived.sop_instance_uids)
 
         # Sending a delivered series again is a choice: the page asks, "Cancel" sends nothing.
-        page.get_by_label("#1 Chest CT").check()
+        page.get_by_role("checkbox", name="#1 Chest CT").check()
         page.get_by_role("button", name="Send (1 transfer)").click()
         confirm = page.locator("#resend-dialog")
         expect(confirm).to_contain_text("Already sent: Chest CT → Main PACS (delivered")

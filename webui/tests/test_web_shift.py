@@ -248,7 +248,9 @@ def test_a_shift_of_sends_grouped_by_study_with_a_failure_and_its_audit(
     )
     expect(attempts.locator("tbody tr")).to_have_count(1)
     cells = attempts.locator("tbody tr").first.locator("td")
-    expect(cells.nth(3)).to_have_text("2")  # acknowledged
+    # The retry (the newest entry) sent only what the first transfer had not delivered: the one
+    # refused instance (its two others were acknowledged already).
+    expect(cells.nth(3)).to_have_text("0")  # acknowledged by this attempt
     expect(cells.nth(4)).to_have_text("1")  # refused
     expect(dialog).to_contain_text(refused_sop)
     # No internal ids for an operator: no worker's claim, no import id, no raw JSON.
