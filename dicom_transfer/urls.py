@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from dicom_transfer.health import health
 from webui.views import index
@@ -13,7 +13,7 @@ urlpatterns = [
     path("api/destinations/", include("destinations.urls")),
     path("api/dicom/", include("dicom_api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
 ]
 
 # JSON errors under /api/ (a URL no route matches, a malformed request), Django's pages elsewhere.
