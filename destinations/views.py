@@ -19,9 +19,12 @@ from destinations import services
 from destinations.models import Destination
 from destinations.permissions import IsAdminOrReadOnly
 from destinations.serializers import ConnectionTestResultSerializer, DestinationSerializer
+from dicom_transfer.converters import IdConverter
 
 
 class DestinationViewSet(viewsets.ModelViewSet[Destination]):
+    # Ids a database column can hold; a larger number matches no URL (404), never a 500.
+    lookup_value_regex = IdConverter.regex
     """DICOM nodes series are sent to. Users see the enabled ones; admins see and manage all."""
 
     serializer_class = DestinationSerializer

@@ -24,6 +24,7 @@ from dicom_api.serializers.transfers import (
     TransferStatusSerializer,
 )
 from dicom_api.services.transfers import TransferError, transfer_cancel, transfer_retry, transfers_create
+from dicom_transfer.converters import MAX_ID
 from dicom_transfer.openapi import ErrorDetailSerializer
 
 
@@ -85,6 +86,8 @@ class StatusView(APIView):
                 raise ValidationError({"ids": ["Give transfer ids as comma-separated integers."]}) from None
             if not ids or len(ids) > 500:
                 raise ValidationError({"ids": ["Give between 1 and 500 transfer ids."]})
+            if not all(1 <= i <= MAX_ID for i in ids):
+                raise ValidationError({"ids": [f"A transfer id is a whole number from 1 to {MAX_ID}."]})
             logs = list(query.filter(pk__in=ids).order_by("id"))
             if len(logs) != len(ids):
                 raise NotFound(
