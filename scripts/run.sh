@@ -42,10 +42,7 @@ $py manage.py collectstatic --noinput -v 0
 
 # On PostgreSQL a queued job wakes the workers at once (LISTEN/NOTIFY); on SQLite through a
 # datagram socket under DATA_DIR (dicom_api/wakeup.py). Either way idle workers poll rarely.
-case "${DATABASE_URL:-}" in
-  postgres*) interval=1 ;;
-  *) interval=0.05 ;;
-esac
+interval=1
 access_log=()
 if [ "${ACCESS_LOG:-0}" = 1 ]; then
   # Control characters of the URL are escaped (dicom_transfer/gunicorn_conf.py).

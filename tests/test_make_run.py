@@ -232,6 +232,47 @@ def test_manage_py_works_on_the_installation_without_an_exported_secret_key(runn
     assert result.stdout.strip() == "True"  # it read the installation's database
 
 
+WAKE_UP_CHECK = """
+import time
+from django_tasks_db.models import DBTaskResult
+from dicom_api.tasks import send_transfer
+from dicom_api.wakeup import notify_workers
+for _ in range(5):
+    time.sleep(0.3)
+    result = send_transfer.enqueue(2**62)  # no such transfer: the job ends at once
+    notify_workers()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        row = DBTaskResult.objects.get(pk=result.id)
+        if row.started_at:
+            print(round((row.started_at - row.enqueued_at).total_seconds() * 1000))
+            break
+        time.sleep(0.005)
+    else:
+        print("never")
+"""
+
+
+def test_a_queued_job_wakes_an_idle_sqlite_worker_at_once(running: Running) -> None:
+    """Workers poll every second; a job still starts within 250 ms (the wake-up socket)."""
+    environment = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
+    environment.update(DATA_DIR=str(running.data_dir), ENV_FILE=str(running.data_dir.parent / "no.env"))
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "manage.py", "shell", "-v", "0", "-c", WAKE_UP_CHECK],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    latencies = result.stdout.split()
+    assert len(latencies) == 5 and "never" not in latencies, result.stdout
+    assert max(int(ms) for ms in latencies) < 250, latencies
+    # The socket of the worker SIGKILLed above was removed when it refused a wake-up.
+    assert len(list((running.data_dir / "wakeup").glob("*.sock"))) == 2
+
+
 def test_ctrl_c_stops_everything_within_5_s_without_an_error_line(running: Running) -> None:
     children = set(running.children())
     assert len(children) == 3
@@ -247,4 +288,5 @@ def test_ctrl_c_stops_everything_within_5_s_without_an_error_line(running: Runni
     lines = [line for line in output.splitlines() if "ERROR" in line or "Traceback" in line]
     assert lines == []
     assert "already exists" not in output
+    assert '"GET /api/health/' not in output  # no access log by default
     print(f"stopped in {elapsed:.2f} s")
