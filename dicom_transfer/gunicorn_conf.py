@@ -18,9 +18,13 @@ from dicom_transfer.logfilters import escape_control
 # Files gunicorn writes (its temporary heartbeat files, logs) are private like everything else.
 os.umask(0o077)
 
-worker_class = "gthread"
+# gthread, but a request's headers and small body are read before a thread takes it, so slow
+# clients cannot hold the threads (dicom_transfer/gunicorn_worker.py).
+worker_class = "dicom_transfer.gunicorn_worker.BufferingThreadWorker"
 workers = 2
 threads = 4
+# Connections a web process keeps open at once, each with up to JSON_MAX_BYTES buffered.
+worker_connections = 256
 # Long imports stream for minutes; a worker silent this long is stuck.
 timeout = 600
 # A stop (Ctrl-C, systemd, supervisord) waits this long for requests in flight, then ends them;

@@ -8,11 +8,14 @@ under 5 s without an error line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -151,7 +154,8 @@ def login(run: Running) -> str:
 
 
 def test_every_file_under_data_dir_is_private_after_an_import(running: Running, tmp_path: Path) -> None:
-    series = generate_series(tmp_path / "series", 2, patient_name="PRIVATE^RUN", patient_id="RUN-PRIV-1")
+    # 40 instances, 1.5 MB: over JSON_MAX_BYTES, so the upload streams to a thread as it arrives.
+    series = generate_series(tmp_path / "series", 40, patient_name="PRIVATE^RUN", patient_id="RUN-PRIV-1")
     boundary = uuid.uuid4().hex
     parts = []
     for path in series.files:
@@ -165,7 +169,9 @@ def test_every_file_under_data_dir_is_private_after_an_import(running: Running, 
     status, answer = running.post(
         "/api/dicom/import/", body, f"multipart/form-data; boundary={boundary}", token=login(running)
     )
+    assert len(body) > 1024 * 1024
     assert status == 201, answer
+    assert json.loads(answer)["instance_count"] == 40
     assert list((running.data_dir / "imports").iterdir()), "the import stored no file"
 
     exposed = [
@@ -271,6 +277,44 @@ def test_a_queued_job_wakes_an_idle_sqlite_worker_at_once(running: Running) -> N
     assert max(int(ms) for ms in latencies) < 250, latencies
     # The socket of the worker SIGKILLed above was removed when it refused a wake-up.
     assert len(list((running.data_dir / "wakeup").glob("*.sock"))) == 2
+
+
+def test_slow_clients_do_not_keep_health_from_answering(running: Running) -> None:
+    """20 clients trickle a body to the login (10 more send their headers a byte at a time),
+    against one web process of 4 threads: /api/health/ still answers within 1 s."""
+    port = int(running.base.rsplit(":", 1)[1])
+    slow = []
+    for _ in range(20):
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"POST /api/auth/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n")
+        client.sendall(b"Content-Length: 1000\r\n\r\n{")
+        slow.append(client)
+    for _ in range(10):
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"GET /api/health/ HTTP/1.1\r\nHost: 1")
+        slow.append(client)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.3):
+            for client in slow:
+                with contextlib.suppress(OSError):
+                    client.send(b" " if slow.index(client) < 20 else b"2")
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        time.sleep(1)  # every slow client has been taken in by now
+        for _ in range(5):
+            started = time.monotonic()
+            assert running.health() == 200
+            assert time.monotonic() - started < 1
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        trickler.join()
+        for client in slow:
+            client.close()
 
 
 def test_ctrl_c_stops_everything_within_5_s_without_an_error_line(running: Running) -> None:
