@@ -25,7 +25,7 @@ setup: $(VENV)/.runtime dcmtk
 setup-dev: $(VENV)/.dev dcmtk orthanc chromium
 
 dcmtk:
-	@scripts/ensure-packages.sh dcmtk storescu echoscu storescp
+	@scripts/ensure-packages.sh dcmtk dcmsend echoscu storescp
 
 orthanc:
 	@scripts/ensure-packages.sh orthanc Orthanc
@@ -46,7 +46,7 @@ manage: $(VENV)/.runtime
 test: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DEBUG=1 $(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api webui
+	DEBUG=1 $(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api dicomnet webui scripts/supervise.py
 	rm -rf var/test-run
 	DATA_DIR=$(CURDIR)/var/test-run DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} DEBUG=1 $(VENV)/bin/pytest
 

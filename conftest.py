@@ -84,3 +84,15 @@ def client_other(other_user: AbstractUser) -> APIClient:
 @pytest.fixture
 def client_admin(admin_user: AbstractUser) -> APIClient:
     return client_for(admin_user)
+
+
+@pytest.fixture
+def make_destination(db: None) -> Callable[..., Any]:
+    """A destination (``Destination`` row) with these fields; AE title PACS at 10.0.0.5:104 unless told."""
+    from destinations.models import Destination
+
+    def make(name: str = "PACS", **fields: Any) -> Destination:
+        values: dict[str, Any] = {"ae_title": "PACS", "host": "10.0.0.5", "port": 104, **fields}
+        return Destination.objects.create(name=name, **values)
+
+    return make

@@ -89,7 +89,7 @@ INSERT INTO dicom_api_transferlog (
     user_id, username, client_address, action, timestamp, completed_at, status,
     patient_name, patient_id, study_instance_uid, series_instance_uid, series_description, modality,
     instance_count, destination_id, destination_name, destination_ae_title, destination_host,
-    destination_port, error_message, details, instances_sent, instances_failed, attempt, worker_id)
+    destination_port, error_message, details, instances_sent, instances_failed, attempt, claim_token)
 SELECT
     (%(user_ids)s::bigint[])[u + 1], (%(usernames)s::text[])[u + 1],
     ('10.1.' || (u %% 250) || '.' || (i %% 250))::inet,

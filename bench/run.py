@@ -37,10 +37,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import pydicom
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
+from testsupport.dicom_data import write_series
 from testsupport.peers import free_port, orthanc, storescp
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -58,34 +57,19 @@ START, END = "<!-- transfer-bench:start -->", "<!-- transfer-bench:end -->"
 
 
 def make_series(directory: Path, count: int, rows: int, columns: int, *, study: str, number: int) -> list[Path]:
-    """``count`` CT instances of rows × columns × 16 bit, one series, written with pydicom."""
-    directory.mkdir(parents=True, exist_ok=True)
-    series = generate_uid()
-    pixels = os.urandom(rows * columns * 2)
-    paths = []
-    for index in range(count):
-        sop = generate_uid()
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-        meta.MediaStorageSOPInstanceUID = sop
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = pydicom.Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, sop
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.PatientName, ds.PatientID = "BENCH^PATIENT", "BENCH-1"
-        ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "CT", number, index + 1
-        ds.SeriesDescription = f"bench {rows}x{columns}"
-        ds.StudyDate = "20260101"
-        ds.Rows, ds.Columns = rows, columns
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
-        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PixelRepresentation = 1, "MONOCHROME2", 0
-        # Vary the first bytes so no two instances are identical.
-        ds.PixelData = index.to_bytes(4, "little") + pixels[4:]
-        path = directory / f"{index:05d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths
+    """``count`` CT instances of rows × columns × 16 bit, one series (testsupport's data factory)."""
+    return write_series(
+        directory,
+        count,
+        pixel_data=os.urandom(rows * columns * 2),
+        rows=rows,
+        study_instance_uid=study,
+        series_number=number,
+        series_description=f"bench {rows}x{columns}",
+        patient_name="BENCH^PATIENT",
+        patient_id="BENCH-1",
+        study_date="20260101",
+    )
 
 
 def size_of(paths: list[Path]) -> int:

@@ -8,7 +8,6 @@ from rest_framework import serializers
 
 from destinations.models import Destination
 from destinations.validators import clean_ae_title, clean_host, validate_port
-from dicom_api.dcmtk.echoscu import EchoCategory
 
 
 def _drf(check: Callable[[Any], Any], value: Any) -> Any:
@@ -80,14 +79,3 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
     def validate_port(self, value: int) -> int:
         _drf(validate_port, value)
         return value
-
-
-class ConnectionTestResultSerializer(serializers.Serializer[Any]):
-    success = serializers.BooleanField()
-    message = serializers.CharField(help_text="What happened, and what to do about it.")
-    duration_ms = serializers.IntegerField()
-    log_id = serializers.IntegerField(help_text="The audit entry of this test.")
-    category = serializers.ChoiceField(
-        choices=[category.value for category in EchoCategory],
-        help_text="The kind of outcome, for programs.",
-    )

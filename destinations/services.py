@@ -1,20 +1,16 @@
-"""Writing destinations, and testing them with a C-ECHO."""
+"""Writing destinations. (Testing one with a C-ECHO writes the audit trail, so the app that owns the
+audit trail does it; see the README's layout for which way the apps depend on each other.)"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-from django.core.exceptions import ValidationError
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
-from django.utils import timezone
 
 from destinations.models import Destination
-from dicom_api.audit import audit_record
-from dicom_api.dcmtk.echoscu import EchoResult, echo
-from dicom_api.models import Action, Status, TransferLog
+from dicom_transfer.exceptions import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +23,7 @@ def _save(destination: Destination) -> None:
         with transaction.atomic():
             destination.save()
     except IntegrityError:
-        raise ValidationError({"name": [f"A destination named {destination.name!r} already exists."]}) from None
+        raise InvalidInputError(f"A destination named {destination.name!r} already exists.", field="name") from None
 
 
 def destination_create(*, created_by: User | None, **fields: Any) -> Destination:
@@ -58,36 +54,3 @@ def destination_delete(*, destination: Destination) -> None:
     pk = destination.pk
     destination.delete()
     logger.info("destination %s deleted", pk)
-
-
-def destination_test_connection(
-    *,
-    destination: Destination,
-    user: AbstractBaseUser | AnonymousUser | None,
-    request: HttpRequest | None = None,
-) -> tuple[EchoResult, TransferLog]:
-    """C-ECHO ``destination`` and write the audit entry. Never raises for a failed echo."""
-    result = echo(ae_title=destination.ae_title, host=destination.host, port=destination.port)
-    entry = audit_record(
-        action=Action.TEST_CONNECTION,
-        status=Status.SUCCESS if result.success else Status.FAILED,
-        user=user,
-        request=request,
-        destination=destination,
-        completed_at=timezone.now(),
-        error_message="" if result.success else result.message,
-        details={
-            "category": result.category.value,
-            "message": result.message,
-            "duration_ms": result.duration_ms,
-            "output": result.output,
-        },
-    )
-    logger.info(
-        "connection test of destination %s: %s in %d ms (log %s)",
-        destination.pk,
-        result.category.value,
-        result.duration_ms,
-        entry.pk,
-    )
-    return result, entry

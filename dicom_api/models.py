@@ -137,7 +137,9 @@ class TransferLog(models.Model):
     instances_failed = models.PositiveIntegerField(default=0)
     attempt = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    worker_id = models.CharField(max_length=64, blank=True, default="")
+    # Unique per claim (``dicom_api.tasks.claim_token``): only the claim that owns a sending
+    # transfer may move it on.
+    claim_token = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-timestamp", "-id"]

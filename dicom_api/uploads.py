@@ -4,13 +4,16 @@
 ``FILE_UPLOAD_TEMP_DIR`` (nothing large in memory), refuses the request as soon as it exceeds
 ``UPLOAD_MAX_BYTES`` or ``UPLOAD_MAX_FILES``, and remembers every temporary file it made so the
 view can delete them all when the request ends, whatever happened.
+
+It runs inside Django's request parsing (when the view first reads ``request.FILES``), so it
+raises the domain errors (``TooLargeError``, and ``StorageFullError`` from ``dicom_api.storage``):
+DRF's multipart parser only wraps Django's own ``MultiPartParserError``, so they reach the view,
+which audits them, and then the API exception handler, which answers 413 or 507 as JSON.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +21,13 @@ from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
 from django.http import HttpRequest
-from rest_framework import status
-from rest_framework.exceptions import APIException
+
+from dicom_api.storage import check_free_space, raise_if_disk_full
+from dicom_transfer.exceptions import TooLargeError
 
 logger = logging.getLogger(__name__)
 
 UPLOAD_FIELD = "files"
-
-
-class UploadTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The upload is too large."
-    default_code = "upload_too_large"
-
-
-class InsufficientStorage(APIException):
-    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
-    default_detail = "The server has not enough free storage for this upload; nothing was imported. Try again later."
-    default_code = "insufficient_storage"
 
 
 def _mb(size: int) -> str:
@@ -44,19 +36,6 @@ def _mb(size: int) -> str:
 
 def too_large_detail(limit: int) -> str:
     return f"The upload exceeds the limit of {_mb(limit)} (UPLOAD_MAX_BYTES); nothing was imported."
-
-
-def check_free_space(directory: Path, needed: int = 0) -> None:
-    """Raise ``InsufficientStorage`` if writing ``needed`` bytes would leave less than the reserve."""
-    free = shutil.disk_usage(directory).free
-    if free - needed < settings.STORAGE_MIN_FREE_BYTES:
-        logger.warning("refusing a write of %s bytes: %s bytes free", needed, free)
-        raise InsufficientStorage()
-
-
-def raise_if_disk_full(e: OSError) -> None:
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        raise InsufficientStorage() from e
 
 
 class LimitedUploadHandler(TemporaryFileUploadHandler):
@@ -77,7 +56,7 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
         encoding: str | None = None,
     ) -> None:
         if content_length > settings.UPLOAD_MAX_BYTES:
-            raise UploadTooLarge(too_large_detail(settings.UPLOAD_MAX_BYTES))
+            raise TooLargeError(too_large_detail(settings.UPLOAD_MAX_BYTES))
         check_free_space(Path(settings.FILE_UPLOAD_TEMP_DIR), content_length)
 
     def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
@@ -85,7 +64,7 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
             raise SkipFile()
         self.file_count += 1
         if self.file_count > settings.UPLOAD_MAX_FILES:
-            raise UploadTooLarge(
+            raise TooLargeError(
                 f"The upload has more than {settings.UPLOAD_MAX_FILES} files (UPLOAD_MAX_FILES); "
                 "nothing was imported. Send them in several uploads or as a ZIP archive."
             )
@@ -97,7 +76,7 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self.received_bytes += len(raw_data)
         if self.received_bytes > settings.UPLOAD_MAX_BYTES:
-            raise UploadTooLarge(too_large_detail(settings.UPLOAD_MAX_BYTES))
+            raise TooLargeError(too_large_detail(settings.UPLOAD_MAX_BYTES))
         try:
             self.file.write(raw_data)
         except OSError as e:

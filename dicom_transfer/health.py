@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from dicom_api.dcmtk import common
+from dicomnet import programs
 
 
 def _database() -> dict[str, Any]:
@@ -27,7 +27,7 @@ def _database() -> dict[str, Any]:
 
 
 def _binary(program: str) -> dict[str, Any]:
-    found = common.version(program)
+    found = programs.version(program)
     if found is None:
         return {"ok": False, "error": "not found or not runnable; install DCMTK or set its path"}
     return {"ok": True, "version": found}
@@ -59,7 +59,6 @@ def health(request: HttpRequest) -> JsonResponse:
     database = _database()
     parts = {
         "database": database,
-        "storescu": _binary(settings.STORESCU_PATH),
         "echoscu": _binary(settings.ECHOSCU_PATH),
         "dcmsend": _binary(settings.DCMSEND_PATH),
         "worker": _worker() if database["ok"] else {"ok": False, "error": "database unavailable"},

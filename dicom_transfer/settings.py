@@ -285,9 +285,8 @@ TASKS = {
 }
 
 # --- DICOM / DCMTK ---------------------------------------------------------------------------
-STORESCU_PATH = env_str("STORESCU_PATH", "storescu")
 ECHOSCU_PATH = env_str("ECHOSCU_PATH", "echoscu")
-# Transfers use dcmsend: it proposes each file's own transfer syntax (see dicom_api/dcmtk/dcmsend.py).
+# Transfers use dcmsend: it proposes each file's own transfer syntax (see dicomnet/dcmsend.py).
 DCMSEND_PATH = env_str("DCMSEND_PATH", "dcmsend")
 DICOM_CALLING_AE = env_str("DICOM_CALLING_AE", "DICOMTRANSFER")
 DICOM_CONNECT_TIMEOUT = env_float("DICOM_CONNECT_TIMEOUT", 10.0, minimum=1)
@@ -317,7 +316,6 @@ DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
 TRANSFER_MAX_ATTEMPTS = env_int("TRANSFER_MAX_ATTEMPTS", 4, minimum=1, maximum=20)
 TRANSFER_RETRY_BACKOFF = env_float("TRANSFER_RETRY_BACKOFF", 10.0, minimum=0)
 TRANSFER_MAX_CONCURRENT_PER_DESTINATION = env_int("TRANSFER_MAX_CONCURRENT_PER_DESTINATION", 2, minimum=1)
-TRANSFER_HEARTBEAT_INTERVAL = env_float("TRANSFER_HEARTBEAT_INTERVAL", 5.0, minimum=0.1)
 TRANSFER_STALE_AFTER = env_float("TRANSFER_STALE_AFTER", 60.0, minimum=1)
 TRANSFER_PROGRESS_INTERVAL = env_float("TRANSFER_PROGRESS_INTERVAL", 0.5, minimum=0.05)
 WORKER_HEARTBEAT_INTERVAL = env_float("WORKER_HEARTBEAT_INTERVAL", 10.0, minimum=0.1)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from dicom_api.views.connection import DestinationTestConnectionView
 from dicom_transfer.health import health
 from webui.views import index
 
@@ -10,6 +11,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/health/", health, name="health"),
     path("api/auth/", include("authentication.urls")),
+    # An audited operation on a destination: dicom_api's (it may import destinations, not the reverse).
+    path(
+        "api/destinations/<int:id>/test_connection/",
+        DestinationTestConnectionView.as_view(),
+        name="destination-test-connection",
+    ),
     path("api/destinations/", include("destinations.urls")),
     path("api/dicom/", include("dicom_api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -64,6 +64,11 @@ class FaultSCP:
         with self._lock:
             self._open.discard(id(event.assoc))
 
+    @property
+    def open_associations(self) -> int:
+        with self._lock:
+            return len(self._open)
+
 
 @contextlib.contextmanager
 def fault_scp(ae_title: str = "FAULTY", *, require_called_aet: bool = True, **behaviour: object) -> Iterator[FaultSCP]:

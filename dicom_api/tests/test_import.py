@@ -16,7 +16,7 @@ from pydicom.data import get_testdata_file
 from rest_framework.test import APIClient
 
 from dicom_api.models import Action, DicomInstance, ImportSession, Status, TransferLog
-from dicom_api.tests.importdata import deeply_nested, deflated_instance, instance, png_bytes, series, upload, zip_bytes
+from testsupport.dicom_data import deeply_nested, deflated_instance, instance, png_bytes, series, upload, zip_bytes
 
 pytestmark = pytest.mark.django_db
 URL = "/api/dicom/import/"

@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractUser
 from rest_framework.test import APIClient
 
 from dicom_api.models import Action, DicomInstance, ImportSession, Status, TransferLog
-from dicom_api.tests.importdata import series, upload
+from testsupport.dicom_data import series, upload
 
 pytestmark = pytest.mark.django_db
 

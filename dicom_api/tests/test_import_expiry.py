@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 
 from dicom_api.models import Action, DicomInstance, ImportSession, Status, TransferLog
 from dicom_api.services.housekeeping import run_housekeeping
-from dicom_api.services.imports import import_expire_all
-from dicom_api.tests.importdata import series, upload
+from dicom_api.services.import_sweeps import import_expire_all
+from testsupport.dicom_data import series, upload
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from dicom_api.models import Action, ImportSession, Status, TransferLog
-from dicom_api.services import imports
-from dicom_api.tests.importdata import instance, series, upload, zip_bytes
+from dicom_api.services import archives, imports
+from testsupport.dicom_data import instance, series, upload, zip_bytes
 
 pytestmark = pytest.mark.django_db
 URL = "/api/dicom/import/"
@@ -28,6 +28,16 @@ def assert_nothing_left() -> None:
     assert list(Path(settings.FILE_UPLOAD_TEMP_DIR).iterdir()) == []
     assert list(Path(settings.IMPORTS_DIR).iterdir()) == []
     assert ImportSession.objects.count() == 0
+
+
+def assert_refusal_audited(response: Any) -> None:
+    """The refused upload has its failed import entry, with the answer's message and status."""
+    entry = TransferLog.objects.get(action=Action.IMPORT)
+    assert (entry.status, entry.details, entry.error_message) == (
+        Status.FAILED,
+        {"status": response.status_code},
+        response.json()["detail"],
+    )
 
 
 def test_the_defaults_accept_a_3_gb_upload_of_5000_instances() -> None:
@@ -75,6 +85,7 @@ def test_a_zip_bomb_is_refused_with_413(client_user: APIClient) -> None:
     assert response.status_code == 413
     assert "ZIP_MAX_RATIO" in response.json()["detail"]
     assert_nothing_left()
+    assert_refusal_audited(response)
 
 
 def test_a_zip_beyond_the_uncompressed_limit_is_refused(client_user: APIClient, settings: Any) -> None:
@@ -84,6 +95,7 @@ def test_a_zip_beyond_the_uncompressed_limit_is_refused(client_user: APIClient, 
     assert response.status_code == 413
     assert "ZIP_MAX_UNCOMPRESSED_BYTES" in response.json()["detail"]
     assert_nothing_left()
+    assert_refusal_audited(response)
 
 
 def test_a_zip_with_too_many_members_is_refused(client_user: APIClient, settings: Any) -> None:
@@ -92,16 +104,17 @@ def test_a_zip_with_too_many_members_is_refused(client_user: APIClient, settings
     assert response.status_code == 413
     assert "ZIP_MAX_MEMBERS" in response.json()["detail"]
     assert_nothing_left()
+    assert_refusal_audited(response)
 
 
 def test_the_member_count_reads_the_central_directory_itself(tmp_path: Path) -> None:
     path = tmp_path / "a.zip"
     path.write_bytes(zip_bytes({f"d/{n}.txt": b"x" for n in range(25)}))
-    assert imports.zip_member_count(path, stop_after=100) == 25
-    assert imports.zip_member_count(path, stop_after=10) == 11
+    assert archives.zip_member_count(path, stop_after=100) == 25
+    assert archives.zip_member_count(path, stop_after=10) == 11
     with zipfile.ZipFile(path, "a") as archive:
         archive.comment = b"comment"
-    assert imports.zip_member_count(path, stop_after=100) == 25
+    assert archives.zip_member_count(path, stop_after=100) == 25
 
 
 def test_low_free_space_answers_507(client_user: APIClient, settings: Any) -> None:
@@ -110,6 +123,7 @@ def test_low_free_space_answers_507(client_user: APIClient, settings: Any) -> No
     assert response.status_code == 507
     assert "storage" in response.json()["detail"]
     assert_nothing_left()
+    assert_refusal_audited(response)
 
 
 def test_a_full_disk_while_storing_answers_507_and_leaves_nothing(
@@ -128,3 +142,4 @@ def test_a_full_disk_while_storing_answers_507_and_leaves_nothing(
     response = post(client_user, *[upload(n, b) for n, b in series(3).files.items()])
     assert response.status_code == 507
     assert_nothing_left()
+    assert_refusal_audited(response)

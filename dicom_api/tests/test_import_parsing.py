@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from dicom_api.dicomfile import DicomFileError, read_header, uid_is_valid
-from dicom_api.tests.importdata import deeply_nested, deflated_instance, instance
+from testsupport.dicom_data import deeply_nested, deflated_instance, instance
 
 
 def test_a_deflate_bomb_is_refused_with_memory_bounded(deflate_bomb: Path) -> None:

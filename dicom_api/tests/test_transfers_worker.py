@@ -13,6 +13,7 @@ from typing import Any
 import pydicom
 import pytest
 from django.contrib.auth.models import User
+from django_tasks_db.models import DBTaskResult
 from pydicom.data import get_testdata_file
 from pydicom.uid import UID
 from pynetdicom import AllStoragePresentationContexts
@@ -284,10 +285,13 @@ def test_cancel_during_a_slow_send_stops_dcmsend_and_marks_cancelled(
         response = client_user.post(f"/api/dicom/transfers/{log_id}/cancel/")
         assert response.status_code == 200
         assert response.json()["status"] == "cancelled"
-        time.sleep(1.5)
-        count_after_cancel = len(peer.received)
-        time.sleep(1.5)
-        assert len(peer.received) == count_after_cancel < 50
+        # The worker sees the cancel at its next progress tick and kills dcmsend: the association ends.
+        deadline = time.monotonic() + 10
+        while peer.open_associations and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert peer.open_associations == 0, "dcmsend was not stopped by the cancel"
+        assert len(peer.received) < 50
+        assert peer.associations == 1  # and no later attempt started
     log = TransferLog.objects.get(pk=log_id)
     assert log.status == "cancelled"
     assert log.completed_at is not None
@@ -400,7 +404,13 @@ def test_an_idle_worker_is_woken_at_once_by_a_new_transfer(
     try:
         with fault_scp("WAKE") as peer:
             target = destination("wake", "WAKE", peer.port)
-            time.sleep(2)  # the worker has polled once and sleeps
+            # A first transfer, found by the worker's first poll: once its job is finished, the
+            # worker polls once more, finds nothing, and sleeps 30 s.
+            (first,) = send(client_user, session, [series.series_instance_uid], [target])
+            wait_for([first], {"success"}, timeout=30)
+            deadline = time.monotonic() + 10
+            while DBTaskResult.objects.filter(status="SUCCESSFUL").count() < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
             started = time.monotonic()
             (log_id,) = send(client_user, session, [series.series_instance_uid], [target])
             wait_for([log_id], {"sending", "success"}, timeout=10)
@@ -409,3 +419,32 @@ def test_an_idle_worker_is_woken_at_once_by_a_new_transfer(
         assert log.status == "success"
     finally:
         pool.stop()
+
+
+def test_the_audit_entry_names_the_destination_as_contacted_after_an_edit_between_send_and_claim(
+    small_series: tuple[GeneratedSeries, ImportSession],
+    client_user: APIClient,
+    client_admin: APIClient,
+    workers: Callable[..., Workers],
+) -> None:
+    series, session = small_series
+    with fault_scp("FIRST") as first, fault_scp("SECOND") as second:
+        target = Destination.objects.create(name="moving", ae_title="FIRST", host="localhost", port=first.port)
+        (log_id,) = send(client_user, session, [series.series_instance_uid], [target])  # no worker yet
+        # An admin points the destination elsewhere before any worker claims the transfer.
+        response = client_admin.patch(
+            f"/api/destinations/{target.pk}/",
+            {"ae_title": "SECOND", "host": LOOPBACK, "port": second.port},
+            format="json",
+        )
+        assert response.status_code == 200, response.content
+        workers(1)
+        (log,) = wait_for([log_id], {"success", "failed"})
+    assert log.status == "success", log.error_message
+    assert sorted(second.received) == sorted(series.sop_instance_uids)
+    assert first.received == {}
+    entry = client_admin.get(f"/api/dicom/logs/{log_id}/").json()
+    contacted = {"ae_title": "SECOND", "host": LOOPBACK, "port": second.port}
+    assert {key: entry["destination"][key] for key in contacted} == contacted
+    (attempt,) = entry["details"]["attempts"]
+    assert attempt["destination"] == {"name": "moving", "ae_title": "SECOND", "host": LOOPBACK, "port": second.port}

@@ -12,24 +12,19 @@ from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dicom_api.selectors.imports import import_get, import_summary
 from dicom_api.serializers.imports import ImportRejectedSerializer, ImportResultSerializer, ImportUploadSerializer
-from dicom_api.services.imports import (
-    NothingImportable,
-    Upload,
-    import_create,
-    import_delete,
-    import_get,
-    import_record_failure,
-    import_summary,
-)
-from dicom_api.uploads import UPLOAD_FIELD, LimitedUploadHandler, UploadTooLarge
+from dicom_api.services.imports import NothingImportable, Upload, import_create, import_delete, import_record_failure
+from dicom_api.uploads import UPLOAD_FIELD, LimitedUploadHandler
+from dicom_transfer.errors import service_error_status
+from dicom_transfer.exceptions import StorageFullError, TooLargeError
 from dicom_transfer.openapi import ErrorDetailSerializer
 
 logger = logging.getLogger(__name__)
@@ -58,12 +53,9 @@ class ImportView(APIView):
             try:
                 parts = request.FILES.getlist(UPLOAD_FIELD)
             except (TooManyFilesSent, TooManyFieldsSent, RequestDataTooBig) as e:
-                raise UploadTooLarge(f"The upload was refused: {e}") from None
-            except APIException as e:
-                if e.status_code in (status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, 507):
-                    import_record_failure(
-                        user=request.user, request=request, message=str(e.detail), details={"status": e.status_code}
-                    )
+                raise TooLargeError(f"The upload was refused: {e}") from None
+            except (TooLargeError, StorageFullError) as e:  # from the upload handler, while reading
+                self._record_refusal(request, e)
                 raise
             if not parts:
                 raise ValidationError({UPLOAD_FIELD: ["Send one or more files in the multipart field 'files'."]})
@@ -81,21 +73,21 @@ class ImportView(APIView):
                     message="No DICOM instance in the upload.",
                     details={"received_files": e.received_files, "error_count": len(e.errors)},
                 )
-                body = {
-                    "detail": "No DICOM instance was found in the upload; see errors.",
-                    "received_files": e.received_files,
-                    "errors": e.errors,
-                }
-                return Response(ImportRejectedSerializer(body).data, status=status.HTTP_400_BAD_REQUEST)
-            except APIException as e:
-                import_record_failure(
-                    user=request.user, request=request, message=str(e.detail), details={"status": e.status_code}
-                )
+                raise
+            except (TooLargeError, StorageFullError) as e:
+                self._record_refusal(request, e)
                 raise
         finally:
             handler.cleanup()
         return Response(
             ImportResultSerializer(import_summary(import_session=session)).data, status=status.HTTP_201_CREATED
+        )
+
+    @staticmethod
+    def _record_refusal(request: Request, e: TooLargeError | StorageFullError) -> None:
+        """Audit an upload refused whole (413, 507); its message names the limit that was hit."""
+        import_record_failure(
+            user=request.user, request=request, message=e.message, details={"status": service_error_status(e)}
         )
 
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib.auth.models import User
-from django.db.models import Q
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dicom_api.models import ACTIVE_STATUSES, Action, TransferLog
+from dicom_api.models import TransferLog
+from dicom_api.selectors.transfers import STATUS_MAX_IDS, transfer_get_own, transfers_status
 from dicom_api.serializers.transfers import (
     SendRequestSerializer,
     TransferCreatedListSerializer,
@@ -23,7 +20,7 @@ from dicom_api.serializers.transfers import (
     TransferListSerializer,
     TransferStatusSerializer,
 )
-from dicom_api.services.transfers import TransferError, transfer_cancel, transfer_retry, transfers_create
+from dicom_api.services.transfers import transfer_cancel, transfer_retry, transfers_create
 from dicom_transfer.converters import MAX_ID
 from dicom_transfer.openapi import ErrorDetailSerializer
 
@@ -33,17 +30,8 @@ def _user(request: Request) -> User:
     return request.user
 
 
-def _raise(error: TransferError) -> Response:
-    if error.status_code == 400:
-        raise ValidationError({error.field: [error.message]} if error.field else {"detail": error.message})
-    return Response({"detail": error.message}, status=error.status_code)
-
-
 def _own_transfer(request: Request, pk: int) -> TransferLog:
-    log = TransferLog.objects.filter(pk=pk, action=Action.SEND, user=_user(request)).first()
-    if log is None:
-        raise NotFound("No such transfer of yours.")
-    return log
+    return transfer_get_own(user=_user(request), transfer_id=pk)
 
 
 class SendView(APIView):
@@ -52,16 +40,13 @@ class SendView(APIView):
         serializer = SendRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            logs = transfers_create(
-                user=_user(request),
-                import_id=data["import_id"],
-                series_instance_uids=data["series_instance_uids"],
-                destination_ids=data["destination_ids"],
-                request=request,
-            )
-        except TransferError as e:
-            return _raise(e)
+        logs = transfers_create(
+            user=_user(request),
+            import_id=data["import_id"],
+            series_instance_uids=data["series_instance_uids"],
+            destination_ids=data["destination_ids"],
+            request=request,
+        )
         return Response({"transfers": TransferCreatedSerializer(logs, many=True).data}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -76,27 +61,18 @@ class StatusView(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        user = _user(request)
         raw = request.query_params.get("ids")
-        query = TransferLog.objects.filter(action=Action.SEND, user=user)
+        ids: list[int] | None = None
         if raw is not None:
             try:
                 ids = list(dict.fromkeys(int(part) for part in raw.split(",") if part.strip()))
             except ValueError:
                 raise ValidationError({"ids": ["Give transfer ids as comma-separated integers."]}) from None
-            if not ids or len(ids) > 500:
-                raise ValidationError({"ids": ["Give between 1 and 500 transfer ids."]})
+            if not ids or len(ids) > STATUS_MAX_IDS:
+                raise ValidationError({"ids": [f"Give between 1 and {STATUS_MAX_IDS} transfer ids."]})
             if not all(1 <= i <= MAX_ID for i in ids):
                 raise ValidationError({"ids": [f"A transfer id is a whole number from 1 to {MAX_ID}."]})
-            logs = list(query.filter(pk__in=ids).order_by("id"))
-            if len(logs) != len(ids):
-                raise NotFound(
-                    "No such transfer of yours: "
-                    + ", ".join(str(i) for i in sorted(set(ids) - {log.pk for log in logs}))
-                )
-        else:
-            recent = timezone.now() - timedelta(hours=1)
-            logs = list(query.filter(Q(status__in=ACTIVE_STATUSES) | Q(completed_at__gte=recent)).order_by("id")[:500])
+        logs = transfers_status(user=_user(request), ids=ids)
         return Response({"transfers": TransferStatusSerializer(logs, many=True).data})
 
 
@@ -110,10 +86,7 @@ class CancelView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         log = _own_transfer(request, pk)
-        try:
-            log = transfer_cancel(log=log)
-        except TransferError as e:
-            return _raise(e)
+        log = transfer_cancel(log=log)
         return Response(TransferStatusSerializer(log).data)
 
 
@@ -130,10 +103,7 @@ class RetryView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         log = _own_transfer(request, pk)
-        try:
-            new = transfer_retry(log=log, user=_user(request), request=request)
-        except TransferError as e:
-            return _raise(e)
+        new = transfer_retry(log=log, user=_user(request), request=request)
         return Response(
             {"transfers": TransferCreatedSerializer([new], many=True).data}, status=status.HTTP_202_ACCEPTED
         )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -8,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from dicom_api.models import WorkerHeartbeat
+from dicomnet import programs
 
 pytestmark = pytest.mark.django_db
 
@@ -25,22 +28,44 @@ def test_health_is_200_when_everything_works(client: Client) -> None:
     body = response.json()
     assert body["status"] == "ok"
     assert body["database"]["ok"] is True
-    assert body["storescu"]["ok"] is True
-    assert body["storescu"]["version"].startswith("3.")
+    # What the system runs: dcmsend for transfers, echoscu for connection tests; not storescu.
+    assert set(body) == {"status", "database", "dcmsend", "echoscu", "worker"}
+    assert body["dcmsend"]["ok"] is True
+    assert body["dcmsend"]["version"].startswith("3.")
     assert body["echoscu"]["ok"] is True
+    assert body["echoscu"]["version"].startswith("3.")
     assert body["worker"]["ok"] is True
     assert body["worker"]["last_heartbeat_age_s"] < 5
 
 
-def test_health_is_503_when_storescu_is_missing(client: Client, settings: Any) -> None:
+@pytest.mark.parametrize(
+    ("setting", "part", "other"), [("DCMSEND_PATH", "dcmsend", "echoscu"), ("ECHOSCU_PATH", "echoscu", "dcmsend")]
+)
+def test_health_is_503_when_a_dcmtk_program_it_runs_is_missing(
+    client: Client, settings: Any, setting: str, part: str, other: str
+) -> None:
     beat()
-    settings.STORESCU_PATH = "/nonexistent/storescu"
+    setattr(settings, setting, f"/nonexistent/{part}")
     response = client.get("/api/health/")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
-    assert body["storescu"]["ok"] is False
-    assert body["echoscu"]["ok"] is True
+    assert body[part] == {"ok": False, "error": "not found or not runnable; install DCMTK or set its path"}
+    assert body[other]["ok"] is True
+
+
+def test_health_does_not_need_storescu(client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A PATH holding dcmsend and echoscu but no storescu: healthy.
+    for program in ("dcmsend", "echoscu"):
+        found = shutil.which(program)
+        assert found is not None
+        (tmp_path / program).symlink_to(found)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(programs, "_version_cache", {})  # versions are cached by program name
+    beat()
+    response = client.get("/api/health/")
+    assert response.status_code == 200, response.json()
+    assert shutil.which("storescu") is None
 
 
 def test_health_is_503_without_a_live_worker(client: Client) -> None:

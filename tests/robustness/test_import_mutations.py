@@ -37,8 +37,7 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from dicom_api.models import DicomInstance, ImportSession
-from dicom_api.tests.importdata import deeply_nested, deflate_bomb, instance, upload, zip_bytes
-from testsupport.dicom_data import generate_series
+from testsupport.dicom_data import deeply_nested, deflate_bomb, generate_series, instance, upload, zip_bytes
 from testsupport.patients import sample_files
 
 pytestmark = pytest.mark.django_db

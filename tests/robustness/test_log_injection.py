@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from dicom_api.tests.importdata import instance, upload, zip_bytes
+from testsupport.dicom_data import instance, upload, zip_bytes
 
 pytestmark = pytest.mark.django_db
 

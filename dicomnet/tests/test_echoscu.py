@@ -1,4 +1,4 @@
-"""``dicom_api.dcmtk.echoscu``: the command line it builds, and how it reads echoscu's answers."""
+"""``dicomnet.echoscu``: the command line it builds, and how it reads echoscu's answers."""
 
 from __future__ import annotations
 
@@ -10,19 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.exceptions import ValidationError
 
-from dicom_api.dcmtk.echoscu import EchoCategory, echo, echoscu_command, interpret
+from dicomnet.addresses import AddressError
+from dicomnet.association import AssociationRequest, RejectionResult
+from dicomnet.echoscu import EchoCategory, EchoResult, echo, echoscu_command, interpret
 from testsupport import peers
+from testsupport.rejecting_scp import rejecting_scp
 
-OPTIONS = {"-v", "-aet", "-aec", "-to", "-ta", "-td"}
+OPTIONS = {"--verbose", "--aetitle", "--call", "--timeout", "--acse-timeout", "--dimse-timeout"}
 FORBIDDEN = ["-h", "+tls", "@/etc/passwd", " -h", "--help"]
+DEFAULTS: dict[str, Any] = {"calling_ae": "DICOMTRANSFER", "connect_timeout": 5, "acse_timeout": 5, "dimse_timeout": 5}
 
 
 def command(**changes: Any) -> list[str]:
     arguments: dict[str, Any] = {
-        "program": "/usr/bin/echoscu",
-        "ae_title": "PACS",
+        "called_ae": "PACS",
         "host": "10.0.0.5",
         "port": 104,
         "calling_ae": "DICOMTRANSFER",
@@ -31,7 +33,11 @@ def command(**changes: Any) -> list[str]:
         "dimse_timeout": 3,
         **changes,
     }
-    return echoscu_command(**arguments)
+    return echoscu_command(program="/usr/bin/echoscu", checked=AssociationRequest(**arguments).checked())
+
+
+def echo_with(*, ae_title: str, program: str = "echoscu", **arguments: Any) -> EchoResult:
+    return echo(AssociationRequest(called_ae=ae_title, **{**DEFAULTS, **arguments}), program=program)
 
 
 @pytest.mark.parametrize(
@@ -45,19 +51,19 @@ def command(**changes: Any) -> list[str]:
     ],
 )
 def test_no_user_value_is_ever_at_an_option_position(ae_title: str, calling_ae: str, host: str, port: int) -> None:
-    built = command(ae_title=ae_title, calling_ae=calling_ae, host=host, port=port)
+    built = command(called_ae=ae_title, calling_ae=calling_ae, host=host, port=port)
     assert built == [
         "/usr/bin/echoscu",
-        "-v",
-        "-aet",
+        "--verbose",
+        "--aetitle",
         calling_ae.strip(),
-        "-aec",
+        "--call",
         ae_title.strip(),
-        "-to",
+        "--timeout",
         "1",
-        "-ta",
+        "--acse-timeout",
         "2",
-        "-td",
+        "--dimse-timeout",
         "3",
         host,
         str(port),
@@ -68,46 +74,56 @@ def test_no_user_value_is_ever_at_an_option_position(ae_title: str, calling_ae: 
             assert argument in OPTIONS
     # User values are only option values or the two final positional arguments.
     for value in (calling_ae.strip(), ae_title.strip()):
-        assert built[built.index(value) - 1] in {"-aet", "-aec"}
+        assert built[built.index(value) - 1] in {"--aetitle", "--call"}
     assert built[-2:] == [host, str(port)]
 
 
 @pytest.mark.parametrize("value", FORBIDDEN)
-@pytest.mark.parametrize("field", ["ae_title", "calling_ae", "host"])
+@pytest.mark.parametrize("field", ["called_ae", "calling_ae", "host"])
 def test_a_value_that_would_be_an_option_never_makes_a_command_line(field: str, value: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(AddressError):
         command(**{field: value})
 
 
 @pytest.mark.parametrize("port", [0, 65536, -1])
 def test_an_invalid_port_never_makes_a_command_line(port: int) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(AddressError):
         command(port=port)
 
 
-def test_timeouts_are_whole_seconds_rounded_up() -> None:
-    built = command(connect_timeout=2.5, acse_timeout=1.01, dimse_timeout=60.0)
-    assert built[built.index("-to") + 1 : built.index("-td") + 2] == ["3", "-ta", "2", "-td", "60"]
-    with pytest.raises(ValueError, match="at least 1 second"):
-        command(acse_timeout=0.5)
+def test_timeouts_are_whole_seconds_rounded_up_and_at_least_one() -> None:
+    built = command(connect_timeout=2.5, acse_timeout=1.01, dimse_timeout=0.2)
+    assert built[built.index("--timeout") : built.index("--dimse-timeout") + 2] == [
+        "--timeout",
+        "3",
+        "--acse-timeout",
+        "2",
+        "--dimse-timeout",
+        "1",
+    ]
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="positive number of seconds"):
+            command(acse_timeout=bad)
 
 
 def test_strange_valid_ae_titles_reach_the_peer_intact(tmp_path: Path) -> None:
     with peers.storescp(tmp_path / "scp", "STORESCP") as scp:  # storescp answers any called AE title
-        result = echo(ae_title=' A"B*', calling_ae="$(id);X", host="127.0.0.1", port=scp.port)
+        result = echo_with(ae_title=' A"B*', calling_ae="$(id);X", host="127.0.0.1", port=scp.port)
     assert result.success is True
     assert result.category == EchoCategory.OK
     assert "'A\"B*'" in result.message
 
 
-def test_calling_ae_and_timeouts_come_from_the_settings(settings: Any, tmp_path: Path) -> None:
-    settings.DICOM_CALLING_AE = "-bad"
-    result = echo(ae_title="PACS", host="127.0.0.1", port=104)
-    assert result.category == EchoCategory.INVALID
-    assert "DICOM_CALLING_AE" in result.message
-    settings.DICOM_CALLING_AE = "GOOD"
-    settings.DICOM_ACSE_TIMEOUT = 0.2
-    assert "ACSE timeout must be at least 1 second" in echo(ae_title="PACS", host="127.0.0.1", port=104).message
+def test_an_invalid_calling_ae_or_timeout_is_not_tested_and_says_which() -> None:
+    result = echo_with(ae_title="PACS", host="127.0.0.1", port=104, calling_ae="-bad")
+    assert (result.success, result.category) == (False, EchoCategory.INVALID)
+    assert result.message.startswith("Not tested, the calling AE title: ")
+    assert "may not begin with '-'" in result.message
+    result = echo_with(ae_title="PACS", host="127.0.0.1", port=104, acse_timeout=0)
+    assert (result.category, result.message) == (
+        EchoCategory.INVALID,
+        "Not tested: the ACSE timeout must be a positive number of seconds, got 0.",
+    )
 
 
 @pytest.fixture
@@ -135,9 +151,7 @@ def full_backlog() -> Iterator[int]:
 
 def test_a_connection_that_is_never_accepted_times_out_in_the_connect_timeout(full_backlog: int) -> None:
     started = time.monotonic()
-    result = echo(
-        ae_title="PACS", host="127.0.0.1", port=full_backlog, connect_timeout=1, acse_timeout=5, dimse_timeout=5
-    )
+    result = echo_with(ae_title="PACS", host="127.0.0.1", port=full_backlog, connect_timeout=1)
     assert time.monotonic() - started < 2
     assert (result.success, result.category) == (False, EchoCategory.TIMEOUT)
     assert "(Timeout)" in result.message
@@ -147,19 +161,20 @@ def test_success_is_read_from_the_output_not_the_exit_code(tmp_path: Path) -> No
     fake = tmp_path / "echoscu"
     fake.write_text("#!/bin/sh\necho 'I: Requesting Association' >&2\nexit 0\n")
     fake.chmod(0o755)
-    result = echo(ae_title="PACS", host="127.0.0.1", port=104, program=str(fake))
+    result = echo_with(ae_title="PACS", host="127.0.0.1", port=104, program=str(fake))
     assert (result.success, result.category) == (False, EchoCategory.OTHER)
     assert "exit code 0" in result.message
 
 
 def test_a_program_that_does_not_exist_says_to_install_dcmtk() -> None:
-    result = echo(ae_title="PACS", host="127.0.0.1", port=104, program="/nonexistent/echoscu")
+    result = echo_with(ae_title="PACS", host="127.0.0.1", port=104, program="/nonexistent/echoscu")
     assert (result.success, result.category) == (False, EchoCategory.NOT_INSTALLED)
     assert "Install DCMTK" in result.message
 
 
 def interpreted(output: str) -> tuple[EchoCategory, str]:
-    return interpret(output, returncode=1, ae_title="PACS", calling_ae="DICOMTRANSFER", host="pacs", port=104)
+    checked = AssociationRequest(called_ae="PACS", host="pacs", port=104, **DEFAULTS).checked()
+    return interpret(output, returncode=1, checked=checked)
 
 
 def test_a_rejected_calling_ae_title_says_to_register_ours() -> None:
@@ -176,7 +191,7 @@ def test_a_rejected_calling_ae_title_says_to_register_ours() -> None:
 
 def test_a_busy_peer_says_to_try_again() -> None:
     category, message = interpreted(
-        "F: Association Rejected:\nF: Result: Rejected Transient, Source: Service Provider (Presentation)\n"
+        "F: Association Rejected:\nF: Result: Rejected Transient, Source: Service Provider (Presentation Related)\n"
         "F: Reason: Temporary Congestion\n"
     )
     assert category == EchoCategory.REJECTED
@@ -187,3 +202,38 @@ def test_an_echo_response_that_is_not_success_fails() -> None:
     category, message = interpreted("I: Received Echo Response (Failure: 0110)\n")
     assert category == EchoCategory.OTHER
     assert "Failure: 0110" in message
+
+
+@pytest.mark.parametrize(
+    ("peer", "rejection", "advice"),
+    [
+        # pynetdicom's maximum_associations, its one slot held open: busy.
+        (
+            {"busy": True},
+            (RejectionResult.TRANSIENT, "Service Provider (Presentation Related)", "Local Limit Exceeded"),
+            "try again in a moment",
+        ),
+        # pynetdicom's require_calling_aet: it does not know us.
+        (
+            {"known_calling_ae": "FRIEND"},
+            (RejectionResult.PERMANENT, "Service User", "Calling AE Title Not Recognized"),
+            "'DICOMTRANSFER': register it",
+        ),
+    ],
+)
+def test_why_a_real_peer_rejected_arrives_as_data(
+    peer: dict[str, Any], rejection: tuple[RejectionResult, str, str], advice: str
+) -> None:
+    with rejecting_scp("PEER", **peer) as port:
+        result = echo_with(ae_title="PEER", host="127.0.0.1", port=port)
+    assert (result.success, result.category) == (False, EchoCategory.REJECTED)
+    assert result.rejection is not None
+    assert (result.rejection.result, result.rejection.source, result.rejection.reason) == rejection
+    assert result.rejection.transient is (rejection[0] is RejectionResult.TRANSIENT)
+    assert advice in result.message
+
+
+def test_an_answered_echo_carries_no_rejection(tmp_path: Path) -> None:
+    with peers.storescp(tmp_path / "scp", "STORESCP") as scp:
+        result = echo_with(ae_title="STORESCP", host="127.0.0.1", port=scp.port)
+    assert (result.category, result.rejection) == (EchoCategory.OK, None)

@@ -1,7 +1,9 @@
-"""What every DCMTK wrapper shares: finding the program, its version, and its environment."""
+"""What every DCMTK wrapper shares: finding the program, its version, its environment, and the one
+rule that turns a timeout into DCMTK's whole seconds."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -14,7 +16,7 @@ _VERSION_TTL = 60.0
 
 
 class DcmtkNotFoundError(RuntimeError):
-    """The DCMTK program is not installed or not where the settings say."""
+    """The DCMTK program is not installed, or not at the path given."""
 
 
 def resolve(program: str) -> str:
@@ -23,7 +25,7 @@ def resolve(program: str) -> str:
     if found is None:
         raise DcmtkNotFoundError(
             f"{program} was not found. Install DCMTK (Debian/Ubuntu: apt-get install dcmtk) "
-            f"or set its path in the settings."
+            f"or give the full path of the program."
         )
     return found
 
@@ -56,3 +58,13 @@ def child_environment() -> dict[str, str]:
     environment = dict(os.environ)
     environment["TCP_NODELAY"] = "1"
     return environment
+
+
+def whole_seconds(name: str, value: float) -> int:
+    """A timeout as DCMTK takes it: whole seconds, rounded up (never shorter than asked), at least 1.
+
+    Raises ``ValueError`` for a value that is not a positive finite number of seconds.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"the {name} must be a positive number of seconds, got {value!r}")
+    return max(1, math.ceil(value))

@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from destinations.validators import clean_ae_title, clean_host, validate_port
-from dicom_api.dcmtk.common import DcmtkNotFoundError, child_environment, resolve
+from dicomnet.association import Association, AssociationRequest, NetworkFailure, Rejection, network_failure
+from dicomnet.programs import DcmtkNotFoundError, child_environment, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,9 @@ class SendReport:
     instances: list[InstanceOutcome] = field(default_factory=list)
     duration_s: float = 0.0
     exit_code: int | None = None
+    # Why the peer rejected the association, when the caller found out (dcmsend itself does not
+    # print it: a C-ECHO does, see ``echoscu.EchoResult.rejection``).
+    rejection: Rejection | None = None
 
     @property
     def success(self) -> bool:
@@ -95,30 +98,13 @@ def is_success_or_warning(status: int) -> bool:
     return status in (0x0000, 0x0001, 0x0107, 0x0116) or 0xB000 <= status <= 0xBFFF
 
 
-def dcmsend_command(
-    *,
-    program: str,
-    calling_ae: str,
-    called_ae: str,
-    host: str,
-    port: int,
-    connect_timeout: float,
-    acse_timeout: float,
-    dimse_timeout: float,
-    report_file: Path,
-    files: Sequence[Path],
-) -> list[str]:
+def dcmsend_command(*, program: str, checked: Association, report_file: Path, files: Sequence[Path]) -> list[str]:
     """The argument list of one dcmsend run.
 
-    AE titles and host are validated at the API (never starting with ``-``, ``+`` or ``@``) and
-    checked again here with the same validators, because DCMTK would read such a value as an
-    option or a response file; django's ``ValidationError`` is raised for an invalid one. Files are
-    absolute paths of our own making.
+    AE titles, host and port were checked (``association``: never starting with ``-``, ``+`` or
+    ``@``, which DCMTK would read as an option or a response file) and sit where no option goes.
+    Files are absolute paths of our own making.
     """
-    calling_ae = clean_ae_title(calling_ae)
-    called_ae = clean_ae_title(called_ae)
-    host = clean_host(host)
-    validate_port(port)
     for path in files:
         if not path.is_absolute():
             raise ValueError("dcmsend is given absolute paths only")
@@ -127,21 +113,12 @@ def dcmsend_command(
         "--verbose",
         "--no-halt",
         "--single-association",
-        "--aetitle",
-        calling_ae,
-        "--call",
-        called_ae,
-        "--timeout",
-        str(max(1, round(connect_timeout))),
-        "--acse-timeout",
-        str(max(1, round(acse_timeout))),
-        "--dimse-timeout",
-        str(max(1, round(dimse_timeout))),
+        *checked.options(),
         "--create-report-file",
         str(report_file),
         *(["--scan-directories"] if len(files) == 1 and files[0].is_dir() else []),
-        host,
-        str(port),
+        checked.peer.host,
+        str(checked.peer.port),
         *(str(path) for path in files),
     ]
 
@@ -155,19 +132,19 @@ _REPORT_ENTRY = re.compile(
 )
 
 
+_FAILURE_OF = {
+    NetworkFailure.REFUSED: Failure.CONNECTION_REFUSED,
+    NetworkFailure.HOST_NOT_FOUND: Failure.HOST_NOT_FOUND,
+    NetworkFailure.REJECTED: Failure.ASSOCIATION_REJECTED,
+    NetworkFailure.TIMEOUT: Failure.TIMEOUT,
+    NetworkFailure.NO_PRESENTATION_CONTEXT: Failure.NO_PRESENTATION_CONTEXT,
+    NetworkFailure.ABORTED: Failure.ABORTED,
+}
+
+
 def _classify_fatal(text: str) -> Failure:
-    lowered = text.lower()
-    if "connection refused" in lowered:
-        return Failure.CONNECTION_REFUSED
-    if "unknown host" in lowered or "name or service not known" in lowered:
-        return Failure.HOST_NOT_FOUND
-    if "association rejected" in lowered:
-        return Failure.ASSOCIATION_REJECTED
-    if "timeout" in lowered or "timed out" in lowered:
-        return Failure.TIMEOUT
-    if "no acceptable presentation context" in lowered or "no presentation context" in lowered:
-        return Failure.NO_PRESENTATION_CONTEXT
-    return Failure.OTHER
+    failure = network_failure(text)
+    return _FAILURE_OF.get(failure, Failure.OTHER) if failure is not None else Failure.OTHER
 
 
 _UNKNOWN_STATUS = re.compile(r"0x([0-9A-Fa-f]{4})")
@@ -273,18 +250,18 @@ ProgressCallback = Callable[[int, int], bool]
 def send_files(
     *,
     files: Sequence[Path],
-    called_ae: str,
-    host: str,
-    port: int,
-    calling_ae: str,
-    connect_timeout: float,
-    acse_timeout: float,
-    dimse_timeout: float,
-    program: str = "dcmsend",
+    request: AssociationRequest,
+    program: str,
     on_progress: ProgressCallback | None = None,
     tick: float = 0.5,
 ) -> SendReport:
-    """Send ``files`` to the peer in one association and report what happened to each."""
+    """Send ``files`` to the peer of ``request`` in one association and report what happened to each.
+
+    ``program`` is dcmsend's name (looked up on PATH) or path; the timeouts are rounded up to
+    whole seconds (``programs.whole_seconds``). Raises ``AddressError`` for an invalid AE title,
+    host or port and ``ValueError`` for an invalid timeout, before anything is sent.
+    """
+    checked = request.checked()
     report = SendReport(total=len(files))
     started = time.monotonic()
     try:
@@ -297,25 +274,14 @@ def send_files(
         if sum(len(str(path)) + 1 for path in files) > _MAX_FILE_ARGUMENT_BYTES:
             # Too many files for one command line (E2BIG): dcmsend scans a folder of links instead.
             files = [_stage(files, Path(scratch) / "files")]
-        args = dcmsend_command(
-            program=executable,
-            calling_ae=calling_ae,
-            called_ae=called_ae,
-            host=host,
-            port=port,
-            connect_timeout=connect_timeout,
-            acse_timeout=acse_timeout,
-            dimse_timeout=dimse_timeout,
-            report_file=report_file,
-            files=files,
-        )
+        args = dcmsend_command(program=executable, checked=checked, report_file=report_file, files=files)
         try:
             run = _Run(_die_with_parent(args))
         except OSError as e:
             report.failure, report.detail = Failure.OTHER, f"dcmsend could not be started ({e.strerror})"
             return report
         # dcmsend writes a line per instance; longer silence than DCMTK's own timeouts is a hang.
-        stall = connect_timeout + acse_timeout + dimse_timeout + STALL_MARGIN
+        stall = checked.patience + STALL_MARGIN
         try:
             _follow(run, report, on_progress, tick, stall)
         finally:

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from destinations.models import Destination
 from dicom_api.models import Action, Status, TransferLog
 from testsupport import peers
+from testsupport.rejecting_scp import rejecting_scp
 
 pytestmark = pytest.mark.django_db
 
@@ -31,6 +32,11 @@ def storescp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[peers.StoreSC
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[peers.Orthanc]:
     with peers.orthanc(tmp_path_factory.mktemp("orthanc"), "ORTHANC", check_called_aet=True) as server:
         yield server
+
+
+@pytest.fixture
+def disabled_destination(make_destination: Callable[..., Destination]) -> Destination:
+    return make_destination("Old PACS", ae_title="OLDPACS", enabled=False)
 
 
 @pytest.fixture
@@ -104,6 +110,38 @@ def test_echo_to_orthanc_with_a_wrong_called_ae_says_the_ae_title_is_not_recogni
     assert "check the destination's AE title" in body["message"]
     assert "'WRONG_AE'" in body["message"]
     assert TransferLog.objects.get(pk=body["log_id"]).status == Status.FAILED
+
+
+def test_a_busy_peer_is_audited_with_the_rejection_as_data(
+    client_user: APIClient, make_destination: Callable[..., Destination], settings: Any
+) -> None:
+    settings.DICOM_CALLING_AE = "OURS"
+    with rejecting_scp("BUSY", busy=True) as port:
+        body = run_test(client_user, make_destination(ae_title="BUSY", host="127.0.0.1", port=port))
+    assert (body["success"], body["category"]) == (False, "rejected")
+    assert "try again in a moment" in body["message"]
+    entry = TransferLog.objects.get(pk=body["log_id"])
+    assert entry.details["rejection"] == {
+        "result": "transient",
+        "source": "Service Provider (Presentation Related)",
+        "reason": "Local Limit Exceeded",
+    }
+
+
+def test_our_calling_ae_title_comes_from_the_settings(
+    client_user: APIClient, make_destination: Callable[..., Destination], settings: Any
+) -> None:
+    with rejecting_scp("STRICT", known_calling_ae="FRIEND") as port:
+        destination = make_destination(ae_title="STRICT", host="127.0.0.1", port=port)
+        settings.DICOM_CALLING_AE = "STRANGER"
+        refused = run_test(client_user, destination)
+        settings.DICOM_CALLING_AE = "FRIEND"
+        accepted = run_test(client_user, destination)
+    assert (refused["category"], accepted["category"]) == ("rejected", "ok")
+    assert "'STRANGER'" in refused["message"]
+    assert TransferLog.objects.get(pk=refused["log_id"]).details["rejection"]["reason"] == (
+        "Calling AE Title Not Recognized"
+    )
 
 
 def test_echo_to_orthanc_with_its_ae_title_succeeds(

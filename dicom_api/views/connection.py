@@ -1,0 +1,52 @@
+"""``POST /api/destinations/{id}/test_connection/``: a C-ECHO of a destination, for everyone signed
+in who can see it (a disabled destination is 404 for a user who is not an admin).
+
+Routed in ``dicom_transfer/urls.py`` before ``/api/destinations/``: the operation writes the audit
+trail, so it lives in ``dicom_api``, which may import ``destinations`` (never the other way).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from destinations.selectors import destination_get_visible
+from dicom_api.serializers.connection import ConnectionTestResultSerializer
+from dicom_api.services.connection import destination_test_connection
+
+
+class DestinationTestConnectionView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="destinations_test_connection_create",
+        tags=["destinations"],
+        parameters=[
+            OpenApiParameter(
+                "id",
+                OpenApiTypes.INT,
+                OpenApiParameter.PATH,
+                description="A unique integer value identifying this destination.",
+            )
+        ],
+        request=None,
+        responses={200: ConnectionTestResultSerializer},
+        description="C-ECHO the destination with DCMTK echoscu. A failed echo is still 200, with "
+        "`success: false` and a message saying what to check. Every test is written to the audit trail.",
+    )
+    def post(self, request: Request, id: int) -> Response:
+        destination = destination_get_visible(user=request.user, destination_id=id)
+        result, entry = destination_test_connection(destination=destination, user=request.user, request=request)
+        body = {
+            "success": result.success,
+            "message": result.message,
+            "duration_ms": result.duration_ms,
+            "log_id": entry.pk,
+            "category": result.category.value,
+        }
+        return Response(ConnectionTestResultSerializer(body).data, status=status.HTTP_200_OK)
