@@ -19,7 +19,7 @@ done
 mkdir -p "$DATA_DIR"
 export DATA_DIR=$(cd "$DATA_DIR" && pwd)
 # An installation made before files were private: take group and other permissions away.
-chmod -R go-rwx "$DATA_DIR"
+find "$DATA_DIR" -perm /077 -exec chmod go-rwx {} +
 
 if [ -z "${SECRET_KEY:-}" ]; then
   # A key of this installation, made once and kept private in DATA_DIR; the settings read it

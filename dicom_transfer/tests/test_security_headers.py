@@ -103,6 +103,6 @@ def test_gunicorn_access_log_is_off_by_default_and_escapes_control_characters(tm
     # The format of scripts/run.sh with ACCESS_LOG=1: %(U)s is the decoded path, CR/LF/ESC included.
     _, logged = serve("--access-logfile", str(access_log), "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s')
     lines = [line for line in logged.splitlines() if "FORGED" in line]
-    assert len(lines) == 1, logged
-    assert "\\x0d\\x0aFORGED 1\\x1b[31m" in lines[0]
+    assert lines, logged  # (more than one when a slow first try was repeated)
+    assert all("\\x0d\\x0aFORGED 1\\x1b[31m" in line for line in lines), lines
     assert not re.search(r"[\x00-\x1f\x7f]", logged.replace("\n", ""))
