@@ -8,7 +8,7 @@ export DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/dicom_transfer
 
 ARGS ?=
 
-.PHONY: run manage test lint format setup setup-dev dcmtk orthanc chromium bench clean
+.PHONY: run manage test lint format setup setup-dev setup-ldap ldap-build-deps dcmtk orthanc chromium slapd axe bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,13 +16,21 @@ $(VENV)/.runtime: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+$(VENV)/.dev: requirements.txt requirements-dev.txt requirements-ldap.txt $(VENV)/.runtime | ldap-build-deps
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Directory login (optional): python-ldap is built against OpenLDAP's and SASL's headers.
+ldap-build-deps:
+	@scripts/ensure-packages.sh libldap2-dev /usr/include/ldap.h
+	@scripts/ensure-packages.sh libsasl2-dev /usr/include/sasl/sasl.h
+
+setup-ldap: $(VENV)/.runtime ldap-build-deps
+	$(PY) -m pip install --quiet -r requirements-ldap.txt
+
 setup: $(VENV)/.runtime dcmtk
 
-setup-dev: $(VENV)/.dev dcmtk orthanc chromium
+setup-dev: $(VENV)/.dev dcmtk orthanc chromium slapd axe
 
 dcmtk:
 	@scripts/ensure-packages.sh dcmtk dcmsend echoscu storescp
@@ -30,9 +38,24 @@ dcmtk:
 orthanc:
 	@scripts/ensure-packages.sh orthanc Orthanc
 
+# The directory login tests start their own OpenLDAP server.
+slapd:
+	@scripts/ensure-packages.sh slapd slapd
+
 # The web page's end-to-end tests drive Debian's Chromium with Playwright (never `playwright install`).
 chromium:
 	@scripts/ensure-packages.sh chromium chromium
+
+# axe-core checks the page's accessibility in the Chromium tests. Test-only: it lands under var/
+# (not committed, never served); AXE_CORE_VERSION is the one the tests were written against.
+AXE_CORE_VERSION := 4.14.1
+AXE_JS := var/axe/node_modules/axe-core/axe.min.js
+
+axe: $(AXE_JS)
+
+$(AXE_JS):
+	@scripts/ensure-packages.sh npm npm
+	npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix var/axe axe-core@$(AXE_CORE_VERSION)
 
 run: setup
 	scripts/run.sh

@@ -10,7 +10,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 # After the run, the application logs must hold no patient name or id of the tests (testsupport/logcheck.py).
 pytest_plugins = ["testsupport.logcheck"]
@@ -59,10 +58,17 @@ def admin_user(make_user: Callable[..., AbstractUser]) -> AbstractUser:
     return make_user("root", is_staff=True)
 
 
+def access_token_for(user: AbstractUser) -> str:
+    """An access token of a new session of ``user`` (as a login would give)."""
+    from authentication.sessions import session_start
+
+    return session_start(user=user).access  # type: ignore[arg-type]
+
+
 def client_for(user: AbstractUser | None) -> APIClient:
     client = APIClient()
     if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
     return client
 
 

@@ -1,11 +1,17 @@
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-from authentication import views
+from authentication.views import auth
+from authentication.views.users import UserViewSet
+
+router = SimpleRouter()
+router.register("users", UserViewSet, basename="auth-users")
 
 urlpatterns = [
-    path("login/", views.LoginView.as_view(), name="auth-login"),
-    path("refresh/", views.RefreshView.as_view(), name="auth-refresh"),
-    path("logout/", views.LogoutView.as_view(), name="auth-logout"),
-    path("user/", views.CurrentUserView.as_view(), name="auth-user"),
-    path("user/update/", views.ProfileUpdateView.as_view(), name="auth-user-update"),
+    path("login/", auth.LoginView.as_view(), name="auth-login"),
+    path("refresh/", auth.RefreshView.as_view(), name="auth-refresh"),
+    path("logout/", auth.LogoutView.as_view(), name="auth-logout"),
+    path("user/", auth.CurrentUserView.as_view(), name="auth-user"),
+    path("user/update/", auth.ProfileUpdateView.as_view(), name="auth-user-update"),
+    *router.urls,
 ]

@@ -224,10 +224,11 @@ def vacuum_analyze() -> None:
 
 def client_for(user: Any) -> Any:
     from rest_framework.test import APIClient
-    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from authentication.sessions import session_start
 
     client = APIClient(HTTP_HOST="localhost")
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {session_start(user=user).access}")
     return client
 
 

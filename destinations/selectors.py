@@ -1,5 +1,6 @@
-"""Reading destinations: who sees which. Admins (``is_staff``) see all; everyone else only the
-enabled ones (a disabled destination does not exist for them: 404, not 403)."""
+"""Reading destinations: who sees which. Admins (``is_staff``, the admin role) see all; everyone
+else (operators, auditors) only the enabled ones (a disabled destination does not exist for them:
+404, not 403)."""
 
 from __future__ import annotations
 

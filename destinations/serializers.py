@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from destinations.models import Destination
 from destinations.validators import clean_ae_title, clean_host, validate_port
+from dicom_api.models import ACTIVE_STATUSES, Action
 
 
 def _drf(check: Callable[[Any], Any], value: Any) -> Any:
@@ -45,6 +46,9 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
     created_by = UserReferenceSerializer(
         read_only=True, allow_null=True, help_text="The admin who created it; null once that account is deleted."
     )
+    active_transfers = serializers.SerializerMethodField(
+        help_text="Transfers to it that are pending or sending (everyone's): deleting it fails them."
+    )
 
     class Meta:
         model = Destination
@@ -59,8 +63,15 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
             "created_by",
             "created_at",
             "updated_at",
+            "active_transfers",
         ]
         read_only_fields = ["id", "created_by", "created_at", "updated_at"]
+
+    def get_active_transfers(self, destination: Destination) -> int:
+        annotated = getattr(destination, "active_transfers", None)
+        if annotated is not None:
+            return int(annotated)
+        return destination.logs.filter(action=Action.SEND, status__in=ACTIVE_STATUSES).count()
 
     def validate_name(self, value: str) -> str:
         others = Destination.objects.filter(name__iexact=value)

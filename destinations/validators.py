@@ -24,7 +24,8 @@ def _django(check: Callable[[Any], Result]) -> Callable[[Any], Result]:
         try:
             return check(value)
         except addresses.AddressError as e:
-            raise ValidationError(str(e), code=e.code) from None
+            # Every problem of the value, each its own message.
+            raise ValidationError([ValidationError(message, code=e.code) for message in e.messages]) from None
 
     return wrapper
 

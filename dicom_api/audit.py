@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.http import HttpRequest
 
 from destinations.models import Destination
 from dicom_api.models import Action, Status, TransferLog
-
-
-def client_address(request: HttpRequest | None) -> str | None:
-    """The client's IP address: the socket's, unless trusted proxies are configured."""
-    if request is None:
-        return None
-    address = request.META.get("REMOTE_ADDR", "")
-    proxies = settings.TRUSTED_PROXY_COUNT
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            address = hops[-min(proxies, len(hops))]
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
+from dicom_transfer.clients import client_address
 
 
 def destination_snapshot(destination: Destination | None) -> dict[str, Any]:
@@ -65,3 +47,17 @@ def audit_record(
         **destination_snapshot(destination),
         **fields,
     )
+
+
+def record_account_event(
+    sender: object,
+    *,
+    action: str,
+    status: str,
+    user: Any,
+    request: HttpRequest | None,
+    fields: dict[str, Any],
+    **_: Any,
+) -> TransferLog:
+    """The receiver of ``authentication.audit.account_event`` (connected in ``DicomApiConfig.ready``)."""
+    return audit_record(action=Action(action), status=Status(status), user=user, request=request, **fields)

@@ -21,6 +21,11 @@ class Action(models.TextChoices):
     TEST_CONNECTION = "test_connection", "Test connection"
     LOGIN = "login", "Login"
     LOGOUT = "logout", "Logout"
+    # Accounts (authentication/services.py): the entry's user is who did it; details name the account.
+    USER_CREATE = "user_create", "User created"
+    USER_UPDATE = "user_update", "User changed"
+    PASSWORD_CHANGE = "password_change", "Password changed"
+    PASSWORD_RESET = "password_reset", "Password reset"
 
 
 class Status(models.TextChoices):

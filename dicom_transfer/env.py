@@ -103,3 +103,27 @@ def env_duration(name: str, default: float) -> float:
     if number <= 0 or number != number or number == float("inf"):
         raise ImproperlyConfigured(f"{name} must be a positive duration, got {value!r}.")
     return number * (factor or 1)
+
+
+_RATE_PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """A rate such as ``10/min`` or ``100/h``: (attempts, period in seconds)."""
+    value = os.environ.get(name)
+    text = (default if value is None or value.strip() == "" else value).strip().lower()
+    count, _, period = text.partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or period.strip() not in _RATE_PERIODS:
+        raise ImproperlyConfigured(f"{name} must be a rate such as 10/min or 100/h, got {value!r}.")
+    return int(count), _RATE_PERIODS[period.strip()]

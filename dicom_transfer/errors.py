@@ -34,9 +34,12 @@ from rest_framework.views import exception_handler
 from dicom_transfer.exceptions import (
     ConflictError,
     InvalidInputError,
+    NotAuthenticatedError,
     NotFoundError,
+    PermissionDeniedError,
     ServiceError,
     StorageFullError,
+    ThrottledError,
     TooLargeError,
 )
 
@@ -53,11 +56,22 @@ def _too_large_detail(e: Exception) -> str:
 
 _STATUS: dict[type[ServiceError], int] = {
     InvalidInputError: status.HTTP_400_BAD_REQUEST,
+    NotAuthenticatedError: status.HTTP_401_UNAUTHORIZED,
+    PermissionDeniedError: status.HTTP_403_FORBIDDEN,
     NotFoundError: status.HTTP_404_NOT_FOUND,
     ConflictError: status.HTTP_409_CONFLICT,
     TooLargeError: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     StorageFullError: status.HTTP_507_INSUFFICIENT_STORAGE,
+    ThrottledError: status.HTTP_429_TOO_MANY_REQUESTS,
 }
+
+
+def service_error_headers(exc: ServiceError) -> dict[str, str]:
+    if isinstance(exc, ThrottledError):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, NotAuthenticatedError):
+        return {"WWW-Authenticate": 'Bearer realm="api"'}
+    return {}
 
 
 def service_error_status(exc: ServiceError) -> int:
@@ -77,7 +91,7 @@ def service_error_body(exc: ServiceError) -> dict[str, Any]:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Domain errors, DRF's own, and the request-parsing exceptions Django raises as SuspiciousOperation."""
     if isinstance(exc, ServiceError):
-        return Response(service_error_body(exc), status=service_error_status(exc))
+        return Response(service_error_body(exc), status=service_error_status(exc), headers=service_error_headers(exc))
     if isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
         return Response({"detail": _too_large_detail(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, SuspiciousOperation):

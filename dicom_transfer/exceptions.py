@@ -47,3 +47,19 @@ class StorageFullError(ServiceError):
         **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
+
+
+class NotAuthenticatedError(ServiceError):
+    """Wrong credentials, or a token or session that is no longer valid (401)."""
+
+
+class PermissionDeniedError(ServiceError):
+    """The caller is known but may not do this (403)."""
+
+
+class ThrottledError(ServiceError):
+    """Too many attempts; ``retry_after`` seconds until the next one is evaluated (429)."""
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after

@@ -25,6 +25,7 @@ from dicom_transfer.env import (
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
 )
 
@@ -73,15 +74,17 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The Django admin, with its login behind the API's throttle and audit (authentication/admin_site.py).
+    "authentication.admin_config.AuditedAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Not SimpleJWT's token_blacklist app: it stores every refresh token in clear. A session
+    # (authentication.models.LoginSession) keeps only the id of its current refresh token.
     "rest_framework_simplejwt",
-    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -234,8 +237,9 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 
 # --- REST framework / JWT -----------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["authentication.backends.SessionJWTAuthentication"],
+    # Signed in, password changed when it must be, auditors read only (authentication/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": ["authentication.permissions.RolePolicy"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # DRF's own JSON and form parsers would read a body of any size (dicom_transfer/parsers.py).
@@ -244,18 +248,26 @@ REST_FRAMEWORK = {
         "dicom_transfer.parsers.LimitedFormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", "10/min")},
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Oversized or malformed bodies answer 413/400 in JSON, not Django's HTML page.
     "EXCEPTION_HANDLER": "dicom_transfer.errors.api_exception_handler",
 }
 
+# Login attempts (API and Django admin) per username and per client address: (attempts, seconds).
+LOGIN_THROTTLE_USERNAME = env_rate("LOGIN_THROTTLE_RATE", "10/min")
+LOGIN_THROTTLE_ADDRESS = env_rate("LOGIN_THROTTLE_ADDRESS_RATE", "100/min")
+
+# Directory login (LDAP / Active Directory), off unless LDAP_SERVER_URI is set (dicom_transfer/ldap.py).
+if env_str("LDAP_SERVER_URI"):
+    from dicom_transfer.ldap import ldap_settings
+
+    globals().update(ldap_settings())
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_duration("JWT_ACCESS_LIFETIME", 15 * 60)),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_duration("JWT_REFRESH_LIFETIME", 24 * 3600)),
-    "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
+    # Rotation is ours (authentication/sessions.py): one valid refresh token per session.
     "UPDATE_LAST_LOGIN": True,
     "ALGORITHM": "HS256",
     "SIGNING_KEY": SECRET_KEY,

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from dicom_api.views.connection import DestinationTestConnectionView
+from dicom_transfer import converters  # noqa: F401 (registers the <id:...> converter)
 from dicom_transfer.health import health
 from webui.views import index
 
@@ -13,7 +14,7 @@ urlpatterns = [
     path("api/auth/", include("authentication.urls")),
     # An audited operation on a destination: dicom_api's (it may import destinations, not the reverse).
     path(
-        "api/destinations/<int:id>/test_connection/",
+        "api/destinations/<id:id>/test_connection/",
         DestinationTestConnectionView.as_view(),
         name="destination-test-connection",
     ),

@@ -39,6 +39,16 @@ class AddressError(ValueError):
         self.problems = dict(problems or {})
         self.messages = [m for ms in self.problems.values() for m in ms] if problems else [message]
 
+    @classmethod
+    def every(cls, errors: list[AddressError]) -> AddressError:
+        """One error naming every problem of one value (``messages`` has each sentence; the code
+        is the first problem's)."""
+        if len(errors) == 1:
+            return errors[0]
+        error = cls(" ".join(str(e) for e in errors), code=errors[0].code)
+        error.messages = [m for e in errors for m in e.messages]
+        return error
+
 
 def _text(value: object, what: str) -> str:
     if not isinstance(value, str):
@@ -62,23 +72,34 @@ def validate_ae_title(value: str) -> None:
     significant = _text(value, "AE title").strip(" ")
     if not significant:
         raise AddressError("The AE title is empty or only spaces; give 1 to 16 characters.", code="blank")
+    # Every problem at once: a title both too long and with a backslash names both.
+    errors: list[AddressError] = []
     if len(significant) > AE_TITLE_MAX_LENGTH:
-        raise AddressError(
-            f"The AE title has {len(significant)} characters; DICOM allows at most {AE_TITLE_MAX_LENGTH}.",
-            code="max_length",
+        errors.append(
+            AddressError(
+                f"The AE title has {len(significant)} characters; DICOM allows at most {AE_TITLE_MAX_LENGTH}.",
+                code="max_length",
+            )
         )
-    for character in significant:
-        if character == "\\":
-            raise AddressError("The AE title may not contain a backslash (\\).")
-        if not " " <= character <= "~":
-            raise AddressError(
-                f"The AE title may only contain printable ASCII characters; {character!r} is not allowed "
+    if "\\" in significant:
+        errors.append(AddressError("The AE title may not contain a backslash (\\)."))
+    outside = sorted({character for character in significant if not " " <= character <= "~"})
+    if outside:
+        errors.append(
+            AddressError(
+                "The AE title may only contain printable ASCII characters; "
+                f"{', '.join(repr(c) for c in outside)} {'is' if len(outside) == 1 else 'are'} not allowed "
                 "(no control characters, no letters outside ASCII)."
             )
-    if significant.startswith(FORBIDDEN_FIRST_CHARACTERS):
-        raise AddressError(
-            "The AE title may not begin with '-', '+' or '@' (DCMTK would read it as an option or a file)."
         )
+    if significant.startswith(FORBIDDEN_FIRST_CHARACTERS):
+        errors.append(
+            AddressError(
+                "The AE title may not begin with '-', '+' or '@' (DCMTK would read it as an option or a file)."
+            )
+        )
+    if errors:
+        raise AddressError.every(errors)
 
 
 def clean_host(value: str) -> str:
@@ -92,37 +113,47 @@ def validate_host(value: str) -> None:
     """A host name (RFC 1123), an IPv4 address in dotted form, or an IPv6 address (no zone, no brackets)."""
     if not _text(value, "host"):
         raise AddressError("The host is empty; give a host name or an IP address.", code="blank")
+    # Every problem at once (e.g. a leading '-' and an invalid name).
+    errors: list[AddressError] = []
     if value.startswith(FORBIDDEN_FIRST_CHARACTERS):
-        raise AddressError("The host may not begin with '-', '+' or '@' (DCMTK would read it as an option or a file).")
+        errors.append(
+            AddressError("The host may not begin with '-', '+' or '@' (DCMTK would read it as an option or a file).")
+        )
+    format_error = _host_format_error(value)
+    if format_error is not None:
+        errors.append(format_error)
+    if errors:
+        raise AddressError.every(errors)
+
+
+def _host_format_error(value: str) -> AddressError | None:
     if ":" in value:
         if _IPV6_CHARACTERS.fullmatch(value):
             try:
                 ipaddress.IPv6Address(value)
-                return
+                return None
             except ValueError:
                 pass
-        raise AddressError(
+        return AddressError(
             f"{value!r} is neither a host name nor an IPv6 address (the port has its own field; "
             "write an IPv6 address without brackets or zone)."
         )
     if len(value) > HOST_MAX_LENGTH:
-        raise AddressError(f"The host name is longer than {HOST_MAX_LENGTH} characters.", code="max_length")
+        return AddressError(f"The host name is longer than {HOST_MAX_LENGTH} characters.", code="max_length")
     labels = value.split(".")
     if labels[-1].isdigit():
         # Only digits and dots: it means to be an IPv4 address, so it must be a valid one.
         try:
             ipaddress.IPv4Address(value)
-            return
+            return None
         except ValueError:
-            raise AddressError(
-                f"{value!r} is not a valid IPv4 address (four numbers 0-255 separated by dots)."
-            ) from None
-    for label in labels:
-        if not _HOST_LABEL.fullmatch(label):
-            raise AddressError(
-                f"{value!r} is not a valid host name: each dot-separated part must be 1-63 letters, digits "
-                "or hyphens, not beginning or ending with a hyphen (RFC 1123)."
-            )
+            return AddressError(f"{value!r} is not a valid IPv4 address (four numbers 0-255 separated by dots).")
+    if not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return AddressError(
+            f"{value!r} is not a valid host name: each dot-separated part must be 1-63 letters, digits "
+            "or hyphens, not beginning or ending with a hyphen (RFC 1123)."
+        )
+    return None
 
 
 def validate_port(value: int) -> None:

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # ensure-packages.sh DEBIAN_PACKAGE PROGRAM...
 # Installs DEBIAN_PACKAGE when one of PROGRAMs is missing (Debian/Ubuntu, as root), or says
-# exactly how to install it.
+# exactly how to install it. A PROGRAM given as an absolute path is a file that must exist
+# (a library's header, for a -dev package).
 set -euo pipefail
 package=$1; shift
 missing=()
 for program in "$@"; do
+  if [[ $program == /* ]]; then
+    [ -e "$program" ] || missing+=("$program")
+    continue
+  fi
   command -v "$program" >/dev/null 2>&1 || [ -x "/usr/sbin/$program" ] || missing+=("$program")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

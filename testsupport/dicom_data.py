@@ -197,6 +197,9 @@ def generate_series(
     modality: str = "CT",
     description: str = "Generated series",
     template: str = "CT_small.dcm",
+    series_number: int | None = None,
+    study_description: str | None = None,
+    study_date: str | None = None,
 ) -> GeneratedSeries:
     """``count`` instances of one series, from one of pydicom's sample files with fresh UIDs."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -218,6 +221,12 @@ def generate_series(
             series_description=description,
             instance_number=number,
         )
+        if series_number is not None:
+            dataset.SeriesNumber = series_number
+        if study_description is not None:
+            dataset.StudyDescription = study_description
+        if study_date is not None:
+            dataset.StudyDate = study_date  # YYYYMMDD
         path = directory / f"{series_uid[-12:]}-{number:05d}.dcm"
         dataset.save_as(path, enforce_file_format=True)
         files.append(path)

@@ -97,6 +97,26 @@ def test_it_rejects_invalid_ae_titles(client_admin: APIClient, ae_title: str, ex
     assert not Destination.objects.exists()
 
 
+def test_every_problem_of_an_ae_title_is_named(client_admin: APIClient) -> None:
+    response = create(client_admin, ae_title="-ABCDEFGHIJ\\KLMNOPQ")
+    assert response.status_code == 400
+    messages = response.json()["ae_title"]
+    assert len(messages) == 3
+    assert "at most 16" in messages[0]
+    assert "backslash" in messages[1]
+    assert "begin with" in messages[2]
+    assert not Destination.objects.exists()
+
+
+def test_every_problem_of_a_host_is_named(client_admin: APIClient) -> None:
+    response = create(client_admin, host="-bad_host")
+    assert response.status_code == 400
+    messages = response.json()["host"]
+    assert len(messages) == 2
+    assert "begin with" in messages[0]
+    assert "not a valid host name" in messages[1]
+
+
 def test_a_non_string_ae_title_is_rejected(client_admin: APIClient) -> None:
     response = create(client_admin, ae_title=["PACS"])
     assert response.status_code == 400

@@ -7,6 +7,8 @@ from django.contrib.auth.models import AbstractUser
 from rest_framework.test import APIClient
 
 from destinations.models import Destination
+from dicom_api.audit import audit_record
+from dicom_api.models import Action, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +36,9 @@ def test_it_lists_enabled_destinations_for_a_user_with_every_field(
         "created_by",
         "created_at",
         "updated_at",
+        "active_transfers",
     }
+    assert item["active_transfers"] == 0
     assert item["created_by"] == {"id": admin_user.pk, "username": "root"}
     assert (item["name"], item["ae_title"], item["host"], item["port"], item["enabled"]) == (
         "PACS",
@@ -80,3 +84,21 @@ def test_it_does_not_query_per_row(
         make_destination(f"node {index}", created_by=admin_user)
     with django_assert_max_num_queries(3):  # type: ignore[operator]
         assert len(client_admin.get(URL).json()) == 10
+
+
+def test_it_counts_the_transfers_a_delete_would_fail(
+    client_admin: APIClient, destination: Destination, make_destination: Callable[..., Destination], user: AbstractUser
+) -> None:
+    other = make_destination("Other")
+    for status in (Status.PENDING, Status.SENDING, Status.SENDING, Status.SUCCESS, Status.FAILED, Status.CANCELLED):
+        audit_record(action=Action.SEND, status=status, user=user, destination=destination)
+    audit_record(action=Action.SEND, status=Status.PENDING, user=user, destination=other)
+    # A connection test is never "active", whatever its status says.
+    audit_record(action=Action.TEST_CONNECTION, status=Status.PENDING, user=user, destination=destination)
+    body = {item["name"]: item for item in client_admin.get(URL).json()}
+    assert body["PACS"]["active_transfers"] == 3
+    assert body["Other"]["active_transfers"] == 1
+    assert client_admin.get(f"{URL}{destination.pk}/").json()["active_transfers"] == 3
+    # A change answers the count too (the saved object carries no annotation).
+    changed = client_admin.patch(f"{URL}{destination.pk}/", {"enabled": False}, format="json")
+    assert changed.json()["active_transfers"] == 3

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
+from authentication.roles import reads_every_audit_entry
 from dicom_api.models import TransferLog
 
 # Rows fetched per round trip while a CSV export streams; memory stays bounded whatever the size.
@@ -48,9 +49,9 @@ DATETIME_FIELDS = frozenset({"timestamp", "completed_at"})
 
 
 def transfer_log_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[TransferLog]:
-    """The entries ``user`` may read: admins everyone's, anyone else only their own."""
+    """The entries ``user`` may read: admins and auditors everyone's, anyone else only their own."""
     entries = TransferLog.objects.all()
-    if getattr(user, "is_staff", False):
+    if reads_every_audit_entry(user):
         return entries
     if user.pk is None:
         return entries.none()

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from dicom_api.models import TransferLog
+from dicom_api.selectors.transfers import transfer_retry_blocker
 
 
 class SendRequestSerializer(serializers.Serializer[Any]):
@@ -40,16 +43,72 @@ class TransferCreatedSerializer(serializers.ModelSerializer[TransferLog]):
         ]
 
 
+def _detail(log: TransferLog, key: str) -> Any:
+    return (log.details or {}).get(key)
+
+
 class TransferStatusSerializer(serializers.ModelSerializer[TransferLog]):
+    """A transfer's state, with what a page needs to group transfers by request and study (these
+    are snapshots taken at Send; transfers queued before they existed answer null)."""
+
     progress = serializers.IntegerField(read_only=True)
     destination = TransferDestinationSerializer(source="*")
+    send_request = serializers.SerializerMethodField(
+        help_text="The same for every transfer of one Send (a retry keeps its origin's); null for older ones."
+    )
+    study_description = serializers.SerializerMethodField()
+    study_date = serializers.SerializerMethodField()
+    series_number = serializers.SerializerMethodField()
+    retry_of = serializers.SerializerMethodField(help_text="The transfer this one retries.")
+    retried_by = serializers.SerializerMethodField(help_text="The transfer that retried this one.")
+    can_retry = serializers.SerializerMethodField(help_text="Whether POST .../retry/ would queue a new transfer.")
+    retry_blocked_because = serializers.SerializerMethodField(
+        help_text="Why it can't be retried, in words (empty when it can)."
+    )
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_send_request(self, log: TransferLog) -> str | None:
+        return _detail(log, "send_request")
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_study_description(self, log: TransferLog) -> str | None:
+        return _detail(log, "study_description")
+
+    @extend_schema_field(OpenApiTypes.DATE)
+    def get_study_date(self, log: TransferLog) -> str | None:
+        return _detail(log, "study_date")
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_series_number(self, log: TransferLog) -> int | None:
+        return _detail(log, "series_number")
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_retry_of(self, log: TransferLog) -> int | None:
+        return _detail(log, "retry_of")
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_retried_by(self, log: TransferLog) -> int | None:
+        return _detail(log, "retried_by")
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_can_retry(self, log: TransferLog) -> bool:
+        return transfer_retry_blocker(log) is None
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_retry_blocked_because(self, log: TransferLog) -> str:
+        return transfer_retry_blocker(log) or ""
 
     class Meta:
         model = TransferLog
         fields = [
             "id",
             "status",
+            "send_request",
+            "study_instance_uid",
+            "study_description",
+            "study_date",
             "series_instance_uid",
+            "series_number",
             "series_description",
             "modality",
             "patient_name",
@@ -63,6 +122,10 @@ class TransferStatusSerializer(serializers.ModelSerializer[TransferLog]):
             "error_message",
             "timestamp",
             "completed_at",
+            "retry_of",
+            "retried_by",
+            "can_retry",
+            "retry_blocked_because",
         ]
 
 

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from authentication.housekeeping import sign_ins_prune
 from dicom_api import queue
 from dicom_api.models import Action, Status, TransferLog, WorkerHeartbeat
 from dicom_api.services import import_sweeps
@@ -86,6 +87,7 @@ JOBS: dict[str, Callable[[], int]] = {
     "recover_stale_transfers": transfers_recover_stale,
     "requeue_lost_transfers": transfers_requeue_lost,
     "prune_jobs": jobs_prune,
+    "prune_sign_ins": sign_ins_prune,
 }
 
 

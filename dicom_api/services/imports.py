@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 _BATCH = 1000
 _DISPLAY_NAME_MAX = 255
+_PATIENTS_LISTED = 100
 
 
 class NothingImportable(InvalidInputError):
@@ -273,6 +274,11 @@ def _save(state: _State, *, import_id: uuid.UUID, owner: User, request: HttpRequ
                 "duplicate_count": state.duplicate_count,
                 "error_count": len(state.errors),
                 "patient_count": len({(h.patient_id, h.patient_name) for h in headers}),
+                # The audit names every patient of an import of several (the row's fields can't).
+                "patients": [
+                    {"patient_id": pid, "patient_name": name}
+                    for pid, name in sorted({(h.patient_id, h.patient_name) for h in headers})[:_PATIENTS_LISTED]
+                ],
                 "study_count": len({h.study_instance_uid for h in headers}),
                 "series_count": len({h.series_instance_uid for h in headers}),
                 "total_bytes": total_bytes,

@@ -64,12 +64,11 @@ def claim(log_id: int, *, token: str, max_per_destination: int, stale_before: da
         log = TransferLog.objects.select_for_update().filter(pk=log_id, action=Action.SEND).first()
         if log is None or log.status != Status.PENDING:
             return None
-        if log.destination_id is None:
-            _fail_pending(log, "The destination was deleted before the transfer started.")
-            return None
-        destination = Destination.objects.select_for_update().filter(pk=log.destination_id).first()
+        destination = None
+        if log.destination_id is not None:
+            destination = Destination.objects.select_for_update().filter(pk=log.destination_id).first()
         if destination is None or not destination.enabled:
-            _fail_pending(log, "The destination was disabled before the transfer started.")
+            _fail_pending(log, _gone_message(log, "deleted" if destination is None else "disabled"))
             return None
         busy = TransferLog.objects.filter(
             destination_id=destination.pk, status=Status.SENDING, heartbeat_at__gte=stale_before
@@ -95,6 +94,16 @@ def claim(log_id: int, *, token: str, max_per_destination: int, stale_before: da
             return None
         log.refresh_from_db()
         return Claim(log=log, destination=destination, token=token)
+
+
+def _gone_message(log: TransferLog, what: str) -> str:
+    """Why a pending transfer stops at its claim: before any attempt, or between two."""
+    if log.attempt == 0:
+        return f"The destination was {what} before the transfer started; nothing was sent."
+    return (
+        f"The destination was {what} after attempt {log.attempt} ({log.instances_sent} of "
+        f"{log.instance_count} instances acknowledged); no further attempt was made."
+    )
 
 
 def _fail_pending(log: TransferLog, message: str) -> bool:

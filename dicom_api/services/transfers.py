@@ -8,6 +8,7 @@ The states and their transitions are ``transfer_lifecycle``'s; the worker's side
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,9 +20,10 @@ from django.http import HttpRequest
 
 from destinations.models import Destination
 from dicom_api import queue
-from dicom_api.audit import client_address, destination_snapshot
+from dicom_api.audit import destination_snapshot
 from dicom_api.models import Action, DicomInstance, ImportSession, Status, TransferLog
 from dicom_api.services import transfer_lifecycle as lifecycle
+from dicom_transfer.clients import client_address
 from dicom_transfer.exceptions import ConflictError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,9 @@ class _SeriesSummary:
     patient_name: str
     series_description: str
     modality: str
+    study_description: str
+    study_date: Any
+    series_number: int | None
     instance_count: int
 
 
@@ -51,6 +56,9 @@ def _series_of(import_session: ImportSession, series_uids: Sequence[str]) -> dic
         "patient_name",
         "series_description",
         "modality",
+        "study_description",
+        "study_date",
+        "series_number",
     )
     rows = (
         DicomInstance.objects.filter(import_session=import_session, series_instance_uid__in=series_uids)
@@ -104,6 +112,8 @@ def transfers_create(
                 f"Destination(s) disabled by an administrator: {', '.join(disabled)}", field="destination_ids"
             )
         address = client_address(request)
+        # One id per request, so a page can group what was sent together (a retry keeps its origin's).
+        request_details = {"send_request": uuid.uuid4().hex, **(extra_details or {})}
         logs = [
             TransferLog(
                 user=user,
@@ -119,7 +129,15 @@ def transfers_create(
                 series_description=series[uid].series_description,
                 modality=series[uid].modality,
                 instance_count=series[uid].instance_count,
-                details={"import_id": str(import_session.pk), "attempts": [], **(extra_details or {})},
+                details={
+                    "import_id": str(import_session.pk),
+                    "attempts": [],
+                    # What grouping by study and ordering by series need, kept with the audit.
+                    "study_description": series[uid].study_description,
+                    "study_date": series[uid].study_date.isoformat() if series[uid].study_date else None,
+                    "series_number": series[uid].series_number,
+                    **request_details,
+                },
                 **destination_snapshot(destinations[pk]),
             )
             for uid in unique_series
@@ -130,6 +148,11 @@ def transfers_create(
             queue.enqueue_on_commit(log.pk)
     logger.info("queued %d transfer(s) (ids %s) for user %s", len(logs), [log.pk for log in logs], user.pk)
     return logs
+
+
+def _same_request(log: TransferLog) -> dict[str, Any]:
+    request_id = (log.details or {}).get("send_request")
+    return {"send_request": request_id} if request_id else {}
 
 
 def transfer_retry(*, log: TransferLog, user: User, request: HttpRequest | None = None) -> TransferLog:
@@ -152,7 +175,7 @@ def transfer_retry(*, log: TransferLog, user: User, request: HttpRequest | None 
                 series_instance_uids=[log.series_instance_uid],
                 destination_ids=[log.destination_id],
                 request=request,
-                extra_details={"retry_of": log.pk},
+                extra_details={"retry_of": log.pk, **_same_request(log)},
             )
         except InvalidInputError as e:  # the import or destination changed since: a conflict, not bad input
             raise ConflictError(e.message) from e

@@ -287,3 +287,20 @@ def test_counts_are_consistent_in_the_database(client_user: APIClient) -> None:
     body = post(client_user, *parts).json()
     counts = Counter(DicomInstance.objects.values_list("series_instance_uid", flat=True))
     assert {uid: e["instance_count"] for uid, e in flatten(body).items()} == dict(counts)
+
+
+def test_the_audit_entry_of_an_import_of_several_patients_lists_them(client_user: APIClient) -> None:
+    files = [
+        upload(f"{index}.dcm", instance(patient_id=pid, patient_name=name, study_instance_uid=f"1.2.3.{index}"))
+        for index, (pid, name) in enumerate([("P-2", "Roe^Rick"), ("P-1", "Doe^Jane"), ("P-3", "Poe^Edgar")])
+    ]
+    assert post(client_user, *files).status_code == 201
+    log = TransferLog.objects.get(action=Action.IMPORT)
+    # The row can't name one patient; the details name them all.
+    assert (log.patient_name, log.patient_id) == ("", "")
+    assert log.details["patient_count"] == 3
+    assert log.details["patients"] == [
+        {"patient_id": "P-1", "patient_name": "Doe^Jane"},
+        {"patient_id": "P-2", "patient_name": "Roe^Rick"},
+        {"patient_id": "P-3", "patient_name": "Poe^Edgar"},
+    ]

@@ -14,11 +14,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from authentication.permissions import RolePolicy
 from dicom_api.selectors.imports import import_get, import_summary
 from dicom_api.serializers.imports import ImportRejectedSerializer, ImportResultSerializer, ImportUploadSerializer
 from dicom_api.services.imports import NothingImportable, Upload, import_create, import_delete, import_record_failure
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 class ImportView(APIView):
     """Upload DICOM files and ZIP archives (multipart, field ``files`` repeated)."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [RolePolicy]
     parser_classes = [MultiPartParser]
 
     @extend_schema(
@@ -94,7 +94,7 @@ class ImportView(APIView):
 class ImportDetailView(APIView):
     """One of the caller's imports: its grouping again, or discard it and its files."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [RolePolicy]
 
     @extend_schema(responses={200: ImportResultSerializer})
     def get(self, request: Request, import_id: uuid.UUID) -> Response:

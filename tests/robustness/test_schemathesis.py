@@ -23,11 +23,9 @@ import pytest
 import schemathesis
 from django.contrib.auth.models import User
 from django.core import signals
-from django.core.cache import cache
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from rest_framework.throttling import ScopedRateThrottle
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -59,8 +57,7 @@ def _in_process(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
     """Requests run on the test's own database connection, as Django's test client does."""
     settings.ECHOSCU_PATH = "/nonexistent/echoscu"
     # Login is fuzzed, not throttled after ten tries (the throttle has its own tests; 429 is documented).
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"login": "10000/min"})
-    cache.clear()
+    settings.LOGIN_THROTTLE_USERNAME = settings.LOGIN_THROTTLE_ADDRESS = (10000, 60)
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     try:
@@ -89,7 +86,11 @@ def seeded(account: User, tmp_path: Path) -> dict[str, str]:
     )
     transfer.status = Status.FAILED
     transfer.save(update_fields=["status"])
+    # Another account for /api/auth/users/{id}/ (a reset of the caller's own password would
+    # leave the rest of the run answering 403 until it changed it).
+    target = User.objects.create_user("fuzz-target", password="fuzz-target-password")
     return {
+        "users": str(target.pk),
         "destinations": str(destination.pk),
         "transfers": str(transfer.pk),
         "imports": str(session.pk),

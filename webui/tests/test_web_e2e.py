@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken
 
+from authentication.models import EndReason, LoginSession
 from conftest import PASSWORD
 from destinations.models import Destination
 from dicom_api.models import Action, TransferLog
@@ -87,12 +87,17 @@ class Screen:
     def shot(self, name: str) -> None:
         self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
 
-    def login(self, username: str) -> None:
+    def login(self, username: str, password: str = PASSWORD) -> None:
         self.page.goto(self.base_url + "/")
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(PASSWORD)
-        self.page.get_by_role("button", name="Sign in").click()
+        self.sign_in_form(username, password)
         expect(self.page.locator("#current-user")).to_have_text(username)
+
+    def sign_in_form(self, username: str, password: str) -> None:
+        # Within the sign-in form: the users and password forms have fields named alike.
+        form = self.page.locator("#login-form")
+        form.get_by_label("Username").fill(username)
+        form.get_by_label("Password").fill(password)
+        form.get_by_role("button", name="Sign in").click()
 
     def close(self) -> None:
         self.context.close()
@@ -234,15 +239,20 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
         screen.shot("upload-and-choose")
         page.get_by_role("button", name="Send (2 transfers)").click()
 
-        # Two rows that reach 100 % and success, live.
-        rows = page.locator("#transfers tbody tr")
-        expect(rows).to_have_count(2)
-        for row in (rows.nth(0), rows.nth(1)):
-            expect(row.locator(".status")).to_have_text("success", timeout=30_000)
-            expect(row.locator(".progress-text")).to_contain_text("(100 %)")
-        expect(rows.filter(has_text="Chest CT").locator(".progress-text")).to_have_text("6 / 6 (100 %)")
-        expect(rows.filter(has_text="Abdomen CT").locator(".progress-text")).to_have_text("5 / 5 (100 %)")
-        expect(rows.get_by_role("button", name=re.compile("Cancel|Retry"))).to_have_count(0)
+        # Two studies × one destination: two grouped rows that reach 100 % and success, live.
+        groups = page.locator("#transfers tbody tr.group")
+        expect(groups).to_have_count(2)
+        for group in (groups.nth(0), groups.nth(1)):
+            expect(group.locator(".status")).to_have_text("success", timeout=30_000)
+            expect(group.locator(".progress-text")).to_contain_text("(100 %)")
+        expect(page.locator("#transfers tr.request")).to_contain_text("2 of 2 studies delivered to Main PACS")
+        # Each opens to its series.
+        for group in (groups.nth(0), groups.nth(1)):
+            group.locator("button.toggle").click()
+        series_rows = page.locator("#transfers tbody tr.series")
+        expect(series_rows.filter(has_text="Chest CT").locator(".progress-text")).to_have_text("6 / 6 (100 %)")
+        expect(series_rows.filter(has_text="Abdomen CT").locator(".progress-text")).to_have_text("5 / 5 (100 %)")
+        expect(page.locator("#transfers tbody").get_by_role("button", name=re.compile("Cancel|Retry"))).to_have_count(0)
         screen.shot("transfers")
         assert set(scp.received()) == set(ct.sop_instance_uids) | set(archived.sop_instance_uids)
 
@@ -302,7 +312,7 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
     # Narrow window: nothing sticks out sideways (wide tables scroll inside their box).
     page.set_viewport_size({"width": 390, "height": 800})
     page.get_by_role("link", name="Send").click()
-    expect(page.locator("#transfers tbody tr")).to_have_count(2)
+    expect(page.locator("#transfers tbody tr.group")).to_have_count(2)
     wide = page.evaluate(
         """() => Array.from(document.querySelectorAll('body *'))
             .filter((e) => e.getBoundingClientRect().right > 391 && e.getClientRects().length)
@@ -339,7 +349,7 @@ def test_an_admin_creates_fixes_tests_disables_and_deletes_a_destination(
         page.get_by_role("button", name="New destination").click()
         dialog = page.locator("#destination-dialog")
         dialog.get_by_label("Name").fill("Archive")
-        dialog.get_by_label("AE title").fill("BAD\\AE")
+        dialog.get_by_label("AE title").fill("BAD\\AE-FAR-TOO-LONG")
         dialog.get_by_label("Host").fill(LOOPBACK)
         dialog.get_by_label("Port").fill(str(scp.port))
         dialog.get_by_role("button", name="Save").click()
@@ -347,6 +357,9 @@ def test_an_admin_creates_fixes_tests_disables_and_deletes_a_destination(
         # The error sits next to its field, and nothing was created.
         error = dialog.locator("#d-ae-error")
         expect(error).to_be_visible()
+        # Every problem of the field at once: the length and the backslash.
+        expect(error.locator("li")).to_have_count(2)
+        expect(error).to_contain_text("at most 16")
         expect(error).to_contain_text("backslash")
         expect(dialog.get_by_label("AE title")).to_have_attribute("aria-invalid", "true")
         expect(dialog.get_by_label("AE title")).to_be_focused()
@@ -384,8 +397,11 @@ def test_an_admin_creates_fixes_tests_disables_and_deletes_a_destination(
         # Delete asks first; "Cancel" keeps it.
         page.get_by_role("link", name="Destinations").click()
         row.get_by_role("button", name="Delete Archive").click()
-        confirm = page.locator("#confirm-dialog")
+        confirm = page.locator("#delete-destination-dialog")
         expect(confirm).to_contain_text("Delete the destination “Archive”?")
+        # Nothing is on its way there: no warning, no "Disable instead".
+        expect(confirm.locator("#delete-destination-warning")).to_be_hidden()
+        expect(confirm.get_by_role("button", name="Disable instead")).to_be_hidden()
         confirm.get_by_role("button", name="Cancel").click()
         expect(row).to_be_visible()
         assert Destination.objects.filter(pk=created.pk).exists()
@@ -420,21 +436,21 @@ def test_an_expired_access_token_is_refreshed_once_without_the_user_noticing(
     assert refreshes and all(status == 200 for status in refreshes)
     assert page.locator("#current-user").text_content() == "alice"
     # Logout still works with the rotated refresh token (refreshed first if need be): afterwards
-    # every refresh token this session held is blacklisted.
+    # the session (the one of this sign-in) has ended, so none of its tokens works any more.
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     assert storage_is_empty(page)
-    held = OutstandingToken.objects.filter(user=user)
-    assert held.count() == len(refreshes) + 1
-    assert held.filter(blacklistedtoken__isnull=True).count() == 0
+    sessions = LoginSession.objects.filter(user=user)
+    assert sessions.count() == 1
+    assert sessions.get().end_reason == EndReason.LOGOUT
     assert TransferLog.objects.filter(action=Action.LOGOUT, user=user).count() == 1
 
 
 def test_wrong_credentials_are_refused_plainly(screen: Screen, user: User) -> None:
     page = screen.page
     page.goto(screen.base_url + "/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("wrong")
+    page.locator("#login-form").get_by_label("Username").fill("alice")
+    page.locator("#login-form").get_by_label("Password").fill("wrong")
     page.keyboard.press("Enter")
     expect(page.locator("#login-error")).to_have_text("Wrong username or password.")
     expect(page.locator("#account")).to_be_hidden()

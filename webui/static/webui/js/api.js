@@ -8,6 +8,7 @@ const REFRESH_KEY = "dicom-transfer.refresh";
 let accessToken = null;
 let refreshing = null;
 let onSessionLost = () => {};
+let onReachability = () => {};
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -34,6 +35,12 @@ export function describeError(status, body) {
 
 export function setSessionLostHandler(handler) {
   onSessionLost = handler;
+}
+
+// Told false when a request could not reach the server at all, true when one got an answer
+// (connection.js shows the "connection lost" banner).
+export function setReachabilityHandler(handler) {
+  onReachability = handler;
 }
 
 export function hasSession() {
@@ -131,8 +138,10 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
     );
   } catch (error) {
     if (error instanceof ApiError) throw error;
+    onReachability(false);
     throw new ApiError(0, null);
   }
+  onReachability(true);
   if (raw) {
     if (!response.ok) throw new ApiError(response.status, await readBody(response));
     return response;

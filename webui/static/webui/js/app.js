@@ -1,20 +1,37 @@
-// DICOM Transfer's web page: sign in, then upload / send / watch, the audit log, destinations.
+// DICOM Transfer's web page: sign in, then upload / send / watch, the audit log, destinations
+// and users (admins), one's own password.
 
 import { api, clearSession, hasSession, login, logout, setSessionLostHandler } from "./api.js";
-import { $, $$, setText, show } from "./dom.js";
+import { $, $$, announce, setText, show } from "./dom.js";
+import { initConnection } from "./connection.js";
 import { initDestinations, loadAdminDestinations } from "./destinations.js";
 import { fillDestinationFilter, initLog, loadLog } from "./log.js";
+import { initPassword, preparePasswordView } from "./password.js";
 import { initSend, loadDestinations, showSend } from "./send.js";
+import { initTransfers } from "./transfers.js";
+import { initUsers, loadUsers } from "./users.js";
 
-const VIEWS = ["send", "log", "destinations"];
+const VIEWS = ["send", "log", "destinations", "users", "password"];
+// What each role sees (the API refuses the rest all the same).
+const ROLE_VIEWS = {
+  operator: ["send", "log", "password"],
+  admin: ["send", "log", "destinations", "users", "password"],
+  auditor: ["log", "password"],
+};
+const ROLE_NAMES = { operator: "", admin: " (admin)", auditor: " (auditor)" };
 let user = null;
 let logLoaded = false;
 
+function allowedViews() {
+  if (!user) return [];
+  if (user.must_change_password) return ["password"];
+  return ROLE_VIEWS[user.role] || ROLE_VIEWS.operator;
+}
+
 function currentView() {
+  const allowed = allowedViews();
   const name = location.hash.replace(/^#/, "");
-  if (!VIEWS.includes(name)) return "send";
-  if (name === "destinations" && !(user && user.is_staff)) return "send";
-  return name;
+  return allowed.includes(name) ? name : allowed[0];
 }
 
 async function route() {
@@ -25,7 +42,10 @@ async function route() {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  if (view === "send") await showSend();
+  if (view === "send") {
+    await showSend();
+    await showFirstSteps();
+  }
   if (view === "log") {
     await refreshDestinationFilter();
     if (!logLoaded) {
@@ -34,6 +54,21 @@ async function route() {
     }
   }
   if (view === "destinations") await loadAdminDestinations();
+  if (view === "users") await loadUsers(user);
+  if (view === "password") preparePasswordView(user, Boolean(user.must_change_password));
+}
+
+// An admin's first sign-in: nothing can be sent before a destination exists.
+async function showFirstSteps() {
+  let none = false;
+  if (user.role === "admin") {
+    try {
+      none = (await api("/api/destinations/")).length === 0;
+    } catch {
+      none = false;
+    }
+  }
+  show($("#first-steps"), none);
 }
 
 async function refreshDestinationFilter() {
@@ -54,16 +89,23 @@ function showLogin(message = "") {
   $("#login-username").focus();
 }
 
-function signedIn(who) {
+function signedIn(who, message = "") {
   user = who;
+  const allowed = allowedViews();
   show($("#view-login"), false);
-  show($("#nav"));
+  show($("#nav"), !who.must_change_password);
   show($("#account"));
   $("#current-user").textContent = who.username;
-  $("#current-role").textContent = who.is_staff ? " (admin)" : "";
-  for (const element of $$("[data-admin]")) show(element, Boolean(who.is_staff));
-  document.body.classList.toggle("is-admin", Boolean(who.is_staff));
-  route();
+  $("#current-role").textContent = ROLE_NAMES[who.role] ?? "";
+  for (const link of $$("#nav a")) show(link, allowed.includes(link.dataset.view));
+  for (const element of $$("[data-admin]")) show(element, who.role === "admin");
+  for (const element of $$("[data-reads-all]")) show(element, who.role === "admin" || who.role === "auditor");
+  show($("#change-password"), !who.must_change_password);
+  document.body.classList.toggle("is-admin", who.role === "admin");
+  if (message) announce(message);
+  setText($("#account-message"), message);
+  if (message && location.hash === "#password") location.hash = `#${allowed[0]}`;
+  else route();
 }
 
 async function submitLogin(event) {
@@ -101,17 +143,32 @@ async function signOut() {
 async function start() {
   $("#login-form").addEventListener("submit", submitLogin);
   $("#logout").addEventListener("click", signOut);
+  $("#change-password").addEventListener("click", () => {
+    setText($("#account-message"), "");
+    location.hash = "#password";
+  });
+  $("#add-first-destination").addEventListener("click", async () => {
+    location.hash = "#destinations";
+    await route();
+    $("#new-destination").click();
+  });
+  for (const link of $$("#nav a")) link.addEventListener("click", () => setText($("#account-message"), ""));
   window.addEventListener("hashchange", route);
   setSessionLostHandler(() => {
     clearSession();
     location.replace(`${location.pathname}#signed-out`);
     location.reload();
   });
+  initConnection();
   initSend();
+  initTransfers();
   initLog();
+  initUsers();
+  initPassword((who, message) => signedIn(who, message));
   initDestinations(async () => {
     await loadDestinations();
     await refreshDestinationFilter();
+    await showFirstSteps();
   });
   if (hasSession()) {
     try {

@@ -2,6 +2,7 @@
 
 import { api, ApiError } from "./api.js";
 import { $, $$, h, setText } from "./dom.js";
+import { clearErrors, showErrors } from "./forms.js";
 import { testConnection } from "./send.js";
 
 const state = { destinations: [], editing: null, onChange: () => {} };
@@ -62,32 +63,6 @@ async function setEnabled(destination, enabled) {
   if (button) button.focus();
 }
 
-function clearErrors(form) {
-  for (const element of $$("[data-error-for]", form)) setText(element, "");
-  for (const input of $$("input", form)) input.removeAttribute("aria-invalid");
-}
-
-function showErrors(form, body) {
-  let first = null;
-  const general = [];
-  for (const [field, messages] of Object.entries(body || {})) {
-    const text = Array.isArray(messages) ? messages.join(" ") : String(messages);
-    const slot = $(`[data-error-for="${CSS.escape(field)}"]`, form);
-    const input = form.elements.namedItem(field);
-    if (slot && field !== "non_field_errors") {
-      setText(slot, text);
-      if (input) {
-        input.setAttribute("aria-invalid", "true");
-        first = first || input;
-      }
-    } else {
-      general.push(field === "non_field_errors" || field === "detail" ? text : `${field}: ${text}`);
-    }
-  }
-  setText($('[data-error-for="non_field_errors"]', form), general.join(" "));
-  if (first) first.focus();
-}
-
 function openForm(destination, opener) {
   const dialog = $("#destination-dialog");
   const form = $("#destination-form");
@@ -144,15 +119,37 @@ async function save(event) {
   }
 }
 
-function confirmDelete(destination, opener) {
-  const dialog = $("#confirm-dialog");
-  $("#confirm-text").textContent =
+async function confirmDelete(destination, opener) {
+  // The count now, not when the list was loaded: transfers come and go.
+  let active = destination.active_transfers || 0;
+  try {
+    active = (await api(`/api/destinations/${destination.id}/`)).active_transfers || 0;
+  } catch {
+    // The list's count will do.
+  }
+  const dialog = $("#delete-destination-dialog");
+  $("#delete-destination-title").textContent = `Delete ${destination.name}?`;
+  $("#delete-destination-text").textContent =
     `Delete the destination “${destination.name}”? The audit log keeps what it recorded about it.`;
+  const warning =
+    active > 0
+      ? `${active} ${active === 1 ? "transfer to it is" : "transfers to it are"} pending or sending. If you ` +
+        "delete it, what has not been sent yet fails for good (no Retry). If you disable it instead, that fails " +
+        "too, but can be retried once the destination is enabled again."
+      : "";
+  setText($("#delete-destination-warning"), warning);
+  const disable = $("#delete-destination-disable");
+  disable.hidden = !(active > 0 && destination.enabled);
+  $("#delete-destination-yes").textContent = active > 0 ? "Delete anyway" : "Delete";
   dialog.returnValue = "";
   dialog.addEventListener(
     "close",
     async () => {
-      if (dialog.returnValue !== "yes") {
+      if (dialog.returnValue === "disable") {
+        await setEnabled(destination, false);
+        return;
+      }
+      if (dialog.returnValue !== "delete") {
         opener.focus();
         return;
       }
@@ -168,6 +165,7 @@ function confirmDelete(destination, opener) {
     { once: true },
   );
   dialog.showModal();
+  if (!disable.hidden) disable.focus();
 }
 
 export function initDestinations(onChange) {

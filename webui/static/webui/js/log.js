@@ -1,9 +1,10 @@
 // The audit log: filters, sortable columns, paging, one entry's details, CSV export.
 
 import { api } from "./api.js";
-import { $, $$, formatDateTime, h, personName, setText, statusBadge } from "./dom.js";
+import { $, $$, formatDateTime, h, setText, statusBadge } from "./dom.js";
+import { detailItems, patientCell } from "./log-detail.js";
 
-const state = { page: 1, pageSize: 50, ordering: "-timestamp", count: 0, entries: new Map(), loaded: false };
+const state = { page: 1, pageSize: 50, ordering: "-timestamp", count: 0, entries: new Map(), loaded: false, request: 0 };
 
 function filterParams() {
   const params = new URLSearchParams();
@@ -20,15 +21,51 @@ function filterParams() {
   return params;
 }
 
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+function isDate(text) {
+  const match = ISO_DATE.exec(text);
+  if (!match) return false;
+  const date = new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])));
+  return date.getUTCMonth() === Number(match[2]) - 1 && date.getUTCDate() === Number(match[3]);
+}
+
+// The date filters in words, before the server is asked: "" when they are fine.
+function datesProblem() {
+  const from = $("#f-date-from").value.trim();
+  const to = $("#f-date-to").value.trim();
+  for (const [label, value] of [["From", from], ["To", to]]) {
+    if (value && !isDate(value)) return `Write “${label}” as year-month-day, for example 2026-12-01 (you wrote “${value}”).`;
+  }
+  if (from && to && from > to) {
+    return `“From” (${from}) is after “To” (${to}): no entry can match. Choose a From date on or before the To date.`;
+  }
+  return "";
+}
+
+function checkDates() {
+  const problem = datesProblem();
+  setText($("#f-dates-error"), problem);
+  for (const id of ["#f-date-from", "#f-date-to"]) {
+    if (problem) $(id).setAttribute("aria-invalid", "true");
+    else $(id).removeAttribute("aria-invalid");
+  }
+  return !problem;
+}
+
 export async function loadLog() {
+  if (!checkDates()) return;
   const params = filterParams();
   params.set("page", String(state.page));
   params.set("page_size", String(state.pageSize));
   const body = $("#log tbody");
   $("#log").setAttribute("aria-busy", "true");
   setText($("#log-error"), "");
+  // Only the latest request's answer is shown: an earlier, slower one must not overwrite it.
+  const request = ++state.request;
   try {
     const answer = await api(`/api/dicom/logs/?${params}`);
+    if (request !== state.request) return;
     state.count = answer.count;
     state.entries.clear();
     for (const entry of answer.results) state.entries.set(entry.id, entry);
@@ -38,6 +75,7 @@ export async function loadLog() {
     }
     renderPager(Boolean(answer.previous), Boolean(answer.next));
   } catch (error) {
+    if (request !== state.request) return;
     if (error.status === 404 && state.page > 1) {
       state.page = 1;
       return loadLog();
@@ -45,7 +83,7 @@ export async function loadLog() {
     body.replaceChildren();
     setText($("#log-error"), error.message);
   } finally {
-    $("#log").removeAttribute("aria-busy");
+    if (request === state.request) $("#log").removeAttribute("aria-busy");
   }
   state.loaded = true;
 }
@@ -62,7 +100,7 @@ function row(entry) {
     h("td", {}, entry.action.replace("_", " ")),
     h("td", {}, statusBadge(entry.status)),
     h("td", {}, entry.user ? entry.user.username : ""),
-    h("td", {}, entry.patient_name || entry.patient_id ? personName(entry.patient_name) : ""),
+    h("td", {}, patientCell(entry)),
     h("td", {}, series),
     h("td", {}, destination),
     h("td", { class: "num" }, entry.instance_count ? String(entry.instance_count) : ""),
@@ -83,54 +121,22 @@ function renderPager(hasPrevious, hasNext) {
   }
 }
 
-const DETAIL_FIELDS = [
-  ["id", "Entry"],
-  ["action", "Action"],
-  ["status", "Status"],
-  ["user", "User"],
-  ["timestamp", "Time"],
-  ["completed_at", "Completed"],
-  ["patient_name", "Patient name"],
-  ["patient_id", "Patient ID"],
-  ["study_instance_uid", "Study Instance UID"],
-  ["series_instance_uid", "Series Instance UID"],
-  ["series_description", "Series description"],
-  ["modality", "Modality"],
-  ["instance_count", "Instances"],
-  ["destination", "Destination"],
-  ["error_message", "Error"],
-];
-
-function detailValue(key, value) {
-  if (value === null || value === undefined || value === "") return "—";
-  if (key === "user") return value.username;
-  if (key === "destination") return `${value.name} (${value.ae_title} @ ${value.host}:${value.port})`;
-  if (key === "timestamp" || key === "completed_at") return `${formatDateTime(value)} (${value})`;
-  return String(value);
-}
-
 async function showDetail(id, opener) {
   const dialog = $("#log-dialog");
-  const list = $("#log-detail");
   let entry = state.entries.get(id);
   try {
     entry = await api(`/api/dicom/logs/${id}/`);
   } catch {
     // The row we have is the same entry; show it.
   }
-  const items = [];
-  for (const [key, label] of DETAIL_FIELDS) {
-    items.push(h("dt", {}, label), h("dd", {}, detailValue(key, entry[key])));
-  }
-  const details = entry.details && Object.keys(entry.details).length ? JSON.stringify(entry.details, null, 2) : "";
-  if (details) items.push(h("dt", {}, "Details"), h("dd", {}, h("pre", {}, details)));
-  list.replaceChildren(...items);
-  $("#log-detail-title").textContent = `Audit entry ${entry.id}`;
+  $("#log-detail").replaceChildren(...detailItems(entry, { admin: document.body.classList.contains("is-admin") }));
+  $("#log-detail-title").textContent = `${entry.action.replace("_", " ")} · ${formatDateTime(entry.timestamp)}`;
   dialog.addEventListener("close", () => opener.focus(), { once: true });
   dialog.showModal();
 }
 
 async function exportCsv() {
+  if (!checkDates()) return;
   const button = $("#export-csv");
   button.disabled = true;
   setText($("#log-error"), "");

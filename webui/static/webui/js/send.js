@@ -1,10 +1,8 @@
 // Upload → choose series → choose destinations → send → watch the transfers.
 
 import { api, ApiError, upload } from "./api.js";
-import { $, announce, formatBytes, h, personName, setText, show, statusBadge } from "./dom.js";
-
-const ACTIVE = new Set(["pending", "sending"]);
-const POLL_MS = 1000;
+import { $, announce, formatBytes, h, personName, setText, show } from "./dom.js";
+import { loadRecentTransfers, trackTransfers } from "./transfers.js";
 
 const state = {
   staged: [], // {file, path}
@@ -13,8 +11,6 @@ const state = {
   selected: new Set(), // series instance UIDs
   destinations: [],
   chosenDestinations: new Set(),
-  transfers: new Map(), // id → {data, row, parts}
-  pollTimer: null,
   uploading: false,
 };
 
@@ -385,7 +381,7 @@ async function send() {
         destination_ids: Array.from(state.chosenDestinations),
       },
     });
-    addTransfers(answer.transfers);
+    trackTransfers(answer.transfers);
     // The series are on their way: clear the choice, so a second click can't send them again.
     state.selected.clear();
     syncChecks();
@@ -394,151 +390,6 @@ async function send() {
     setText($("#send-error"), error.message);
   } finally {
     updateSendButton();
-  }
-}
-
-// --- Transfers -------------------------------------------------------------------------------
-
-function addTransfers(transfers) {
-  for (const transfer of transfers) {
-    const series = state.seriesByUid.get(transfer.series_instance_uid);
-    upsertTransfer({
-      instances_sent: 0,
-      instances_failed: 0,
-      progress: 0,
-      error_message: "",
-      series_description: series ? series.series_description : "",
-      modality: series ? series.modality : "",
-      ...transfer,
-    });
-  }
-  show($("#transfers-card"), true);
-  schedulePoll(0);
-}
-
-function upsertTransfer(data) {
-  let entry = state.transfers.get(data.id);
-  if (!entry) {
-    const bar = h("progress", { max: "100", value: "0", "aria-label": `Progress of transfer ${data.id}` });
-    const progressText = h("span", { class: "progress-text" });
-    const status = h("td", { class: "status" });
-    const error = h("td", { class: "error-cell" });
-    const actions = h("td", { class: "actions" });
-    const row = h(
-      "tr",
-      { "data-transfer": String(data.id) },
-      h("td", {}, String(data.id)),
-      h("td", { class: "series-cell" }),
-      h("td", {}, data.destination ? data.destination.name : ""),
-      h("td", { class: "progress-col" }, h("div", { class: "progress-cell" }, bar, progressText)),
-      status,
-      error,
-      actions,
-    );
-    entry = { data: {}, row, parts: { bar, progressText, status, error, actions } };
-    state.transfers.set(data.id, entry);
-    $("#transfers tbody").prepend(row);
-  }
-  const previous = entry.data.status;
-  entry.data = { ...entry.data, ...data };
-  renderTransfer(entry);
-  if (previous && previous !== entry.data.status && !ACTIVE.has(entry.data.status)) {
-    $("#transfers-live").textContent =
-      `Transfer ${entry.data.id} to ${entry.data.destination ? entry.data.destination.name : "?"}: ${entry.data.status}.`;
-  }
-}
-
-function renderTransfer(entry) {
-  const t = entry.data;
-  const { bar, progressText, status, error, actions } = entry.parts;
-  const seriesCell = entry.row.querySelector(".series-cell");
-  // Whose series: with several patients uploaded, the description alone does not tell.
-  seriesCell.replaceChildren(
-    h("span", { class: "patient" }, personName(t.patient_name)),
-    " · ",
-    `${t.series_description || "(no description)"}${t.modality ? ` (${t.modality})` : ""}`,
-  );
-  bar.max = Math.max(t.instance_count || 0, 1);
-  bar.value = t.instances_sent || 0;
-  const percent = t.progress ?? (t.instance_count ? Math.floor((100 * (t.instances_sent || 0)) / t.instance_count) : 0);
-  bar.setAttribute("aria-valuetext", `${percent} %`);
-  const failed = t.instances_failed ? `, ${t.instances_failed} failed` : "";
-  progressText.textContent = `${t.instances_sent || 0} / ${t.instance_count} (${percent} %)${failed}`;
-  status.replaceChildren(statusBadge(t.status), t.attempt > 1 ? h("span", { class: "muted" }, ` attempt ${t.attempt}`) : "");
-  error.textContent = t.error_message || "";
-  const buttons = [];
-  if (ACTIVE.has(t.status)) {
-    buttons.push(
-      h("button", { type: "button", class: "secondary small", onclick: () => cancelTransfer(t.id), "aria-label": `Cancel transfer ${t.id}` }, "Cancel"),
-    );
-  }
-  if (t.status === "failed" || t.status === "cancelled") {
-    buttons.push(
-      h("button", { type: "button", class: "small", onclick: () => retryTransfer(t.id), "aria-label": `Retry transfer ${t.id}` }, "Retry"),
-    );
-  }
-  actions.replaceChildren(...buttons);
-}
-
-async function cancelTransfer(id) {
-  try {
-    upsertTransfer(await api(`/api/dicom/transfers/${id}/cancel/`, { method: "POST" }));
-  } catch (error) {
-    announce(error.message);
-    const entry = state.transfers.get(id);
-    if (entry) entry.parts.error.textContent = error.message;
-  }
-  schedulePoll(0);
-}
-
-async function retryTransfer(id) {
-  try {
-    const answer = await api(`/api/dicom/transfers/${id}/retry/`, { method: "POST" });
-    const old = state.transfers.get(id);
-    addTransfers(
-      answer.transfers.map((t) => ({
-        series_description: old ? old.data.series_description : "",
-        modality: old ? old.data.modality : "",
-        ...t,
-      })),
-    );
-  } catch (error) {
-    const entry = state.transfers.get(id);
-    if (entry) entry.parts.error.textContent = error.message;
-  }
-}
-
-function schedulePoll(delay = POLL_MS) {
-  clearTimeout(state.pollTimer);
-  state.pollTimer = setTimeout(poll, delay);
-}
-
-async function poll() {
-  state.pollTimer = null;
-  const active = Array.from(state.transfers.values())
-    .filter((entry) => ACTIVE.has(entry.data.status))
-    .map((entry) => entry.data.id);
-  if (!active.length) return;
-  try {
-    const answer = await api(`/api/dicom/status/?ids=${active.slice(0, 500).join(",")}`);
-    for (const transfer of answer.transfers) upsertTransfer(transfer);
-  } catch (error) {
-    if (error.status === 401) return; // signed out
-  }
-  if (Array.from(state.transfers.values()).some((entry) => ACTIVE.has(entry.data.status))) schedulePoll();
-}
-
-// The caller's transfers of the last hour (and any still running), e.g. after a reload.
-async function loadRecentTransfers() {
-  try {
-    const answer = await api("/api/dicom/status/");
-    if (answer.transfers.length) {
-      for (const transfer of answer.transfers) upsertTransfer(transfer);
-      show($("#transfers-card"), true);
-      schedulePoll();
-    }
-  } catch {
-    // Not fatal: new transfers still show.
   }
 }
 
@@ -589,6 +440,6 @@ export function initSend() {
 }
 
 export async function showSend() {
-  await Promise.all([loadDestinations(), state.transfers.size ? Promise.resolve() : loadRecentTransfers()]);
+  await Promise.all([loadDestinations(), loadRecentTransfers()]);
 }
 

@@ -1,0 +1,63 @@
+"""The Django admin's login is no side door: the same throttle and the same audit as the API's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+
+from authentication.audit import AccountAction, Outcome, audit
+from authentication.throttle import LoginThrottledError, login_attempt_reserve, login_attempts_forget
+from dicom_transfer.clients import client_address
+
+
+class AuditedAdminSite(admin.AdminSite):
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.method != "POST":
+            return super().login(request, extra_context)
+        from django.contrib.auth.models import User
+
+        username = str(request.POST.get("username", ""))[:150]
+        known = User.objects.filter(username=username).first()
+        try:
+            login_attempt_reserve(username=username, address=client_address(request))
+        except LoginThrottledError as e:
+            if e.first_refusal:
+                audit(
+                    action=AccountAction.LOGIN,
+                    status=Outcome.FAILED,
+                    user=known,
+                    username=username,
+                    request=request,
+                    error_message="Throttled: too many sign-in attempts.",
+                    details={"via": "admin"},
+                )
+            return HttpResponse(
+                e.message,
+                status=429,
+                content_type="text/plain; charset=utf-8",
+                headers={"Retry-After": str(e.retry_after)},
+            )
+        response = super().login(request, extra_context)
+        signed_in = response.status_code == 302 and request.user.is_authenticated
+        if signed_in:
+            login_attempts_forget(username=username)
+            audit(
+                action=AccountAction.LOGIN,
+                status=Outcome.SUCCESS,
+                user=request.user,
+                request=request,
+                details={"via": "admin"},
+            )
+        else:
+            audit(
+                action=AccountAction.LOGIN,
+                status=Outcome.FAILED,
+                user=known,
+                username=username,
+                request=request,
+                error_message="Wrong username or password, or not an active staff account.",
+                details={"via": "admin"},
+            )
+        return response
