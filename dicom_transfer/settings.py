@@ -304,6 +304,10 @@ DICOM_CALLING_AE = env_str("DICOM_CALLING_AE", "DICOMTRANSFER")
 DICOM_CONNECT_TIMEOUT = env_float("DICOM_CONNECT_TIMEOUT", 10.0, minimum=1)
 DICOM_ACSE_TIMEOUT = env_float("DICOM_ACSE_TIMEOUT", 30.0, minimum=1)
 DICOM_DIMSE_TIMEOUT = env_float("DICOM_DIMSE_TIMEOUT", 60.0, minimum=1)
+# "Test connection" runs in a web thread: at most this many at once per web process (one per user),
+# so a hung PACS can't take every thread; and at most CONNECTION_TEST_RATE per user.
+CONNECTION_TESTS_PER_PROCESS = env_int("CONNECTION_TESTS_PER_PROCESS", 2, minimum=1)
+CONNECTION_TEST_RATE = env_rate("CONNECTION_TEST_RATE", "20/min")
 
 # --- Import limits ---------------------------------------------------------------------------
 # Defaults fit real studies: a 3 GB upload of 5,000 instances is accepted.
