@@ -93,9 +93,15 @@ def profile_update(
     new_password: str | None = None,
     **fields: str,
 ) -> User:
-    """One's own names, email and password. A new password ends every session of the user."""
+    """One's own names, email and password. A new password ends every session of the user.
+
+    ``user`` is the request's (read when the request began): the row is read again, locked, and only
+    the fields given are written, so a change an admin made meanwhile (deactivation, role, reset
+    password) is never written back.
+    """
     if new_password is None and current_password is not None:
         raise InvalidInputError("Give the new password too.", field="new_password")
+    user = User.objects.select_for_update().get(pk=user.pk)
     if new_password is not None:
         if not current_password:
             raise InvalidInputError("The current password is required.", field="current_password")
@@ -104,12 +110,14 @@ def profile_update(
         if new_password == current_password:
             raise InvalidInputError("Choose a password different from the current one.", field="new_password")
         _validate_password(new_password, user, "new_password")
-    for name in ("email", "first_name", "last_name"):
-        if name in fields:
-            setattr(user, name, fields[name])
+    changed = [name for name in ("email", "first_name", "last_name") if name in fields]
+    for name in changed:
+        setattr(user, name, fields[name])
     if new_password is not None:
         user.set_password(new_password)
-    user.save()
+        changed.append("password")
+    if changed:
+        user.save(update_fields=changed)
     if new_password is not None:
         account = _account(user)
         if account.must_change_password:
@@ -184,10 +192,13 @@ def user_update(*, actor: User, request: HttpRequest | None, user: User, **chang
         _apply_role(user, role)
         account.role = role
         account.save(update_fields=["role"])
+    written = ["is_staff", "is_superuser"] if "role" in changes else []
     for name in ("is_active", "email", "first_name", "last_name"):
         if name in changes:
             setattr(user, name, changes[name])
-    user.save()
+            written.append(name)
+    if written:
+        user.save(update_fields=written)
     after = {"role": role_of(user), "is_active": user.is_active}
     after.update({name: getattr(user, name) for name in ("email", "first_name", "last_name")})
     changed = {name: [before[name], after[name]] for name in before if before[name] != after[name]}
