@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from authentication.audit import AccountAction, Outcome, audit
 from authentication.throttle import LoginThrottledError, login_attempt_reserve, login_attempts_forget
@@ -18,7 +19,12 @@ class AuditedAdminSite(admin.AdminSite):
             return super().login(request, extra_context)
         from django.contrib.auth.models import User
 
-        username = str(request.POST.get("username", ""))[:150]
+        raw = str(request.POST.get("username", ""))
+        if "\x00" in raw or "\x00" in str(request.POST.get("password", "")):
+            return HttpResponseBadRequest("Null characters are not allowed.", content_type="text/plain; charset=utf-8")
+        # What the login form authenticates (UsernameField: NFKC, stripped): one name for the
+        # throttle, the audit's user and the reset of the count after a success.
+        username = unicodedata.normalize("NFKC", raw).strip()[:150]
         known = User.objects.filter(username=username).first()
         try:
             login_attempt_reserve(username=username, address=client_address(request))
