@@ -6,14 +6,38 @@ import unicodedata
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from authentication.audit import AccountAction, Outcome, audit
+from authentication.roles import must_change_password
 from authentication.throttle import LoginThrottledError, login_attempt_reserve, login_attempts_forget
 from dicom_transfer.clients import client_address
 
+CHANGE_FIRST_MESSAGE = (
+    "Choose your own password first: sign in to the web page (/), which asks for a new one, "
+    "then come back to the Django admin."
+)
+
+
+class PasswordChangedAdminForm(AdminAuthenticationForm):
+    """The admin's login form, refusing an account that must still change its temporary password."""
+
+    def confirm_login_allowed(self, user: AbstractBaseUser) -> None:
+        super().confirm_login_allowed(user)
+        if must_change_password(user):
+            raise ValidationError(CHANGE_FIRST_MESSAGE, code="password_change_required")
+
 
 class AuditedAdminSite(admin.AdminSite):
+    login_form = PasswordChangedAdminForm
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        """Staff, and not waiting to change a temporary password (as the API's ``RolePolicy``)."""
+        return super().has_permission(request) and not must_change_password(request.user)
+
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if request.method != "POST":
             return super().login(request, extra_context)

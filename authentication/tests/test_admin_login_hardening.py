@@ -55,3 +55,28 @@ def test_a_nul_in_the_username_is_a_400_not_a_500(admin_user: AbstractUser) -> N
     assert response.status_code == 400
     assert admin_login(client, "root", "pass\x00word").status_code == 400
     assert TransferLog.objects.count() == 0
+
+
+def test_an_admin_with_a_temporary_password_gets_no_admin_session(client_admin: Any) -> None:
+    created = client_admin.post(
+        "/api/auth/users/", {"username": "newadmin", "password": "Temp-pass-9182x", "role": "admin"}, format="json"
+    )
+    assert created.status_code == 201
+    client = Client()
+    response = admin_login(client, "newadmin", "Temp-pass-9182x")
+    assert response.status_code == 200
+    assert "sign in to the web page" in response.content.decode()
+    assert client.get("/admin/").status_code == 302
+    assert client.get("/admin/auth/user/").status_code == 302
+    entry = TransferLog.objects.filter(action=Action.LOGIN, username="newadmin").get()
+    assert entry.status == Status.FAILED
+
+
+def test_an_admin_session_stops_when_a_new_password_is_required(admin_user: AbstractUser) -> None:
+    from authentication.models import Account
+
+    client = Client()
+    client.force_login(admin_user)
+    assert client.get("/admin/").status_code == 200
+    Account.objects.update_or_create(user=admin_user, defaults={"must_change_password": True})
+    assert client.get("/admin/").status_code == 302
