@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
@@ -15,6 +14,9 @@ from authentication.audit import AccountAction, Outcome, audit
 from authentication.roles import must_change_password
 from authentication.throttle import LoginThrottledError, login_attempt_reserve, login_attempts_forget
 from dicom_transfer.clients import client_address
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 CHANGE_FIRST_MESSAGE = (
     "Choose your own password first: sign in to the web page (/), which asks for a new one, "
@@ -25,7 +27,7 @@ CHANGE_FIRST_MESSAGE = (
 class PasswordChangedAdminForm(AdminAuthenticationForm):
     """The admin's login form, refusing an account that must still change its temporary password."""
 
-    def confirm_login_allowed(self, user: AbstractBaseUser) -> None:
+    def confirm_login_allowed(self, user: User) -> None:
         super().confirm_login_allowed(user)
         if must_change_password(user):
             raise ValidationError(CHANGE_FIRST_MESSAGE, code="password_change_required")

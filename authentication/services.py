@@ -220,13 +220,13 @@ def user_update(*, actor: User, request: HttpRequest | None, user: User, **chang
 def user_reset_password(*, actor: User, request: HttpRequest | None, user: User, password: str) -> User:
     """A temporary password chosen by an admin: the user must change it at sign-in; sessions end."""
     _validate_password(password, user, "password")
+    sessions_end_all(user=user, reason=EndReason.PASSWORD_RESET)  # before the save's own (password_change)
     user.set_password(password)
     user.save(update_fields=["password"])
     account = _account(user)
     account.must_change_password = True
     account.save(update_fields=["must_change_password"])
     user.account = account  # type: ignore[attr-defined]  # the cached reverse one-to-one
-    sessions_end_all(user=user, reason=EndReason.PASSWORD_RESET)
     audit(
         action=AccountAction.PASSWORD_RESET, status=Outcome.SUCCESS, user=actor, request=request, details=_target(user)
     )
