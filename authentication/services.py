@@ -84,7 +84,40 @@ def _account(user: User) -> Account:
     return account
 
 
-@transaction.atomic
+def current_password_check(*, user: User, password: str, request: HttpRequest | None) -> str:
+    """Check one's current password before a change, throttled and audited like a sign-in.
+
+    The attempt counts on the login throttle's key of the username (and the address), so a stolen
+    access token can't try passwords faster than the login form. Returns the stored hash that
+    was checked. Runs outside any transaction: the count and the audit of a failure stay.
+    """
+    try:
+        login_attempt_reserve(username=user.get_username(), address=client_address(request))
+    except LoginThrottledError as e:
+        if e.first_refusal:
+            audit(
+                action=AccountAction.PASSWORD_CHANGE,
+                status=Outcome.FAILED,
+                user=user,
+                request=request,
+                error_message="Throttled: too many attempts.",
+            )
+        raise
+    stored = User.objects.get(pk=user.pk)
+    if not stored.check_password(password):
+        audit(
+            action=AccountAction.PASSWORD_CHANGE,
+            status=Outcome.FAILED,
+            user=user,
+            request=request,
+            error_message="The current password is wrong.",
+        )
+        logger.info("password change refused: wrong current password (user id %s)", user.pk)
+        raise InvalidInputError("The current password is wrong.", field="current_password")
+    login_attempts_forget(username=user.get_username())
+    return stored.password
+
+
 def profile_update(
     *,
     user: User,
@@ -99,13 +132,36 @@ def profile_update(
     the fields given are written, so a change an admin made meanwhile (deactivation, role, reset
     password) is never written back.
     """
+    checked_hash = None
     if new_password is None and current_password is not None:
         raise InvalidInputError("Give the new password too.", field="new_password")
-    user = User.objects.select_for_update().get(pk=user.pk)
     if new_password is not None:
         if not current_password:
             raise InvalidInputError("The current password is required.", field="current_password")
-        if not user.check_password(current_password):
+        checked_hash = current_password_check(user=user, password=current_password, request=request)
+    with transaction.atomic():
+        return _profile_write(
+            user=user,
+            request=request,
+            checked_hash=checked_hash,
+            new_password=new_password,
+            current_password=current_password,
+            fields=fields,
+        )
+
+
+def _profile_write(
+    *,
+    user: User,
+    request: HttpRequest | None,
+    checked_hash: str | None,
+    new_password: str | None,
+    current_password: str | None,
+    fields: dict[str, str],
+) -> User:
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if new_password is not None:
+        if user.password != checked_hash:  # changed (or reset) since it was checked: check again
             raise InvalidInputError("The current password is wrong.", field="current_password")
         if new_password == current_password:
             raise InvalidInputError("Choose a password different from the current one.", field="new_password")
@@ -237,6 +293,7 @@ def user_reset_password(*, actor: User, request: HttpRequest | None, user: User,
 __all__ = [
     "BAD_CREDENTIALS",
     "NotAuthenticatedError",
+    "current_password_check",
     "login",
     "logout",
     "profile_update",
