@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.models import User, update_last_login
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -274,7 +275,15 @@ def user_update(*, actor: User, request: HttpRequest | None, user: User, **chang
 
 @transaction.atomic
 def user_reset_password(*, actor: User, request: HttpRequest | None, user: User, password: str) -> User:
-    """A temporary password chosen by an admin: the user must change it at sign-in; sessions end."""
+    """A temporary password chosen by an admin: the user must change it at sign-in; sessions end.
+
+    Refused for a directory user (with directory login on, an account without a usable password):
+    their password is the directory's, and a local one would make the account a local one.
+    """
+    if getattr(settings, "AUTH_LDAP_SERVER_URI", "") and not user.has_usable_password():
+        raise ConflictError(
+            "This user signs in with the directory: change their password in the directory.", field="password"
+        )
     _validate_password(password, user, "password")
     sessions_end_all(user=user, reason=EndReason.PASSWORD_RESET)  # before the save's own (password_change)
     user.set_password(password)
