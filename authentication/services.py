@@ -15,6 +15,7 @@ from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.models import User, update_last_login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 
 from authentication.audit import AccountAction, Outcome, audit
@@ -234,7 +235,15 @@ def user_create(
 
 @transaction.atomic
 def user_update(*, actor: User, request: HttpRequest | None, user: User, **changes: Any) -> User:
-    """Role, active flag, email and names. Deactivation ends the user's sessions."""
+    """Role, active flag, email and names. Deactivation ends the user's sessions.
+
+    The last active admin can't be demoted or deactivated (409). Every active admin is locked
+    first, in one order, so two admins demoting each other at once can't both succeed.
+    """
+    demotes = ("role" in changes and Role(changes["role"]) != Role.ADMIN) or changes.get("is_active") is False
+    if demotes:
+        admins = User.objects.select_for_update().filter(Q(is_staff=True, is_active=True) | Q(pk=user.pk))
+        list(admins.order_by("pk").values_list("pk", flat=True))
     user = User.objects.select_for_update().get(pk=user.pk)
     account = _account(user)
     before = {"role": role_of(user), "is_active": user.is_active}
@@ -244,6 +253,13 @@ def user_update(*, actor: User, request: HttpRequest | None, user: User, **chang
             raise ConflictError("You can't deactivate your own account.", field="is_active")
         if "role" in changes and changes["role"] != Role.ADMIN:
             raise ConflictError("You can't take away your own admin role.", field="role")
+    if demotes and user.is_staff and user.is_active:
+        others = User.objects.filter(is_staff=True, is_active=True).exclude(pk=user.pk)
+        if not others.exists():
+            raise ConflictError(
+                "This is the last active admin: make another user admin first.",
+                field="role" if "role" in changes else "is_active",
+            )
     if "role" in changes:
         role = Role(changes["role"])
         _apply_role(user, role)

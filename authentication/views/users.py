@@ -49,7 +49,10 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         request=AccountUpdateSerializer,
         responses={
             200: AccountSerializer,
-            409: OpenApiResponse(OpenApiTypes.OBJECT, description="An admin can't deactivate or demote themselves."),
+            409: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="An admin can't deactivate or demote themselves, nor the last active admin.",
+            ),
         },
     )
     def partial_update(self, request: Request, pk: Any = None) -> Response:
