@@ -6,7 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/dicom_transfer
 
-.PHONY: run test lint format setup setup-dev setup-ldap ldap-build-deps dcmtk orthanc chromium slapd axe bench clean
+ARGS ?=
+
+.PHONY: run manage test lint format setup setup-dev setup-ldap ldap-build-deps dcmtk orthanc chromium slapd axe bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,10 +60,16 @@ $(AXE_JS):
 run: setup
 	scripts/run.sh
 
+# A maintenance command on the installation `make run` made, e.g.
+#   make manage ARGS=createsuperuser    make manage ARGS="changepassword alice"
+# (settings read the key from DATA_DIR/secret_key when SECRET_KEY is unset).
+manage: $(VENV)/.runtime
+	$(PY) manage.py $(ARGS)
+
 test: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	DEBUG=1 $(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api dicomnet webui
+	DEBUG=1 $(VENV)/bin/mypy dicom_transfer authentication destinations dicom_api dicomnet webui scripts/supervise.py
 	rm -rf var/test-run
 	DATA_DIR=$(CURDIR)/var/test-run DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} DEBUG=1 $(VENV)/bin/pytest
 

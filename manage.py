@@ -6,6 +6,8 @@ import sys
 
 
 def main() -> None:
+    # Everything the service writes (database, imports, logs, temporary uploads) is private.
+    os.umask(0o077)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dicom_transfer.settings")
     from django.core.management import execute_from_command_line
 

@@ -99,9 +99,8 @@ class App:
 
     def web_pids(self) -> list[int]:
         """The gunicorn worker processes (children of the gunicorn master)."""
-        out = subprocess.run(
-            ["pgrep", "-f", f"gunicorn dicom_transfer.wsgi:application --bind {LOOP}:"], capture_output=True, text=True
-        ).stdout.split()
+        pattern = f"gunicorn dicom_transfer.wsgi:application .*--bind {LOOP}:"
+        out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
         masters = {int(pid) for pid in out}
         children = []
         for pid in masters:

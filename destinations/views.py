@@ -16,10 +16,14 @@ from destinations.permissions import IsAdminOrReadOnly
 from destinations.selectors import destinations_visible_to
 from destinations.serializers import DestinationSerializer
 from dicom_api.models import ACTIVE_STATUSES, Action
+from dicom_transfer.converters import IdConverter
 
 
 class DestinationViewSet(viewsets.ModelViewSet[Destination]):
     """DICOM nodes series are sent to. Users see the enabled ones; admins see and manage all."""
+
+    # Ids a database column can hold; a larger number matches no URL (404), never a 500.
+    lookup_value_regex = IdConverter.regex
 
     serializer_class = DestinationSerializer
     permission_classes = [IsAdminOrReadOnly]

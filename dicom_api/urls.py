@@ -3,15 +3,16 @@ from django.urls import path
 from dicom_api.views import logs as log_views
 from dicom_api.views import transfers
 from dicom_api.views.imports import ImportDetailView, ImportView
+from dicom_transfer import converters  # noqa: F401 (registers the <id:...> converter)
 
 urlpatterns = [
     path("import/", ImportView.as_view(), name="dicom-import"),
     path("imports/<uuid:import_id>/", ImportDetailView.as_view(), name="dicom-import-detail"),
     path("send/", transfers.SendView.as_view(), name="dicom-send"),
     path("status/", transfers.StatusView.as_view(), name="dicom-status"),
-    path("transfers/<int:pk>/cancel/", transfers.CancelView.as_view(), name="dicom-transfer-cancel"),
-    path("transfers/<int:pk>/retry/", transfers.RetryView.as_view(), name="dicom-transfer-retry"),
+    path("transfers/<id:pk>/cancel/", transfers.CancelView.as_view(), name="dicom-transfer-cancel"),
+    path("transfers/<id:pk>/retry/", transfers.RetryView.as_view(), name="dicom-transfer-retry"),
     # Audit log: read-only, so only GET is routed and every write answers 405.
     path("logs/", log_views.TransferLogViewSet.as_view({"get": "list"}), name="log-list"),
-    path("logs/<int:pk>/", log_views.TransferLogViewSet.as_view({"get": "retrieve"}), name="log-detail"),
+    path("logs/<id:pk>/", log_views.TransferLogViewSet.as_view({"get": "retrieve"}), name="log-detail"),
 ]

@@ -6,7 +6,10 @@ start-up with ``ImproperlyConfigured`` naming the variable.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -31,25 +34,44 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(os.environ.get("ENV_FILE", BASE_DIR / ".env"), override=False)
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is off (set SECRET_KEY, or DEBUG=1 for development)."
-        )
-    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"  # noqa: S105
-if not DEBUG and len(SECRET_KEY) < 32:
-    raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long when DEBUG is off.")
-
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 IMPORTS_DIR = DATA_DIR / "imports"
 LOG_DIR = DATA_DIR / "logs"
 UPLOAD_TEMP_DIR = DATA_DIR / "tmp"
 for _directory in (DATA_DIR, IMPORTS_DIR, LOG_DIR, UPLOAD_TEMP_DIR):
-    _directory.mkdir(parents=True, exist_ok=True)
+    # Private whatever the umask of the caller (mkdir's mode is masked by it, never widened).
+    _directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY, else the key `make run` keeps in DATA_DIR/secret_key, else (DEBUG only) a
+    random key for this start: never a known built-in one that would let anyone forge a token."""
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    keyfile = DATA_DIR / "secret_key"
+    try:
+        key = keyfile.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        key = ""
+    except OSError as e:
+        raise ImproperlyConfigured(f"SECRET_KEY is unset and {keyfile} cannot be read: {e.strerror}.") from None
+    if key:
+        return key
+    if DEBUG:
+        return secrets.token_urlsafe(50)
+    raise ImproperlyConfigured(
+        f"SECRET_KEY must be set when DEBUG is off: set SECRET_KEY, put a key in {keyfile} "
+        "(`make run` makes one), or set DEBUG=1 for development."
+    )
+
+
+SECRET_KEY = _secret_key()
+if not DEBUG and len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long when DEBUG is off.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     # The Django admin, with its login behind the API's throttle and audit (authentication/admin_site.py).
@@ -78,6 +100,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dicom_transfer.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -106,6 +129,12 @@ TEMPLATES = [
 ]
 
 
+def _create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 # --- Database ------------------------------------------------------------------------------
 def _database() -> dict[str, object]:
     url = env_str("DATABASE_URL")
@@ -127,6 +156,8 @@ def _database() -> dict[str, object]:
         }
     else:
         config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "db.sqlite3")}
+        # SQLite gives its -wal and -shm files the mode of the database file.
+        _create_private_file(DATA_DIR / "db.sqlite3")
     engine = str(config.get("ENGINE", ""))
     options = dict(config.get("OPTIONS", {}) or {})  # type: ignore[call-overload]
     if engine.endswith("sqlite3"):
@@ -169,7 +200,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+STATIC_ROOT.mkdir(mode=0o700, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -181,8 +212,28 @@ WHITENOISE_USE_FINDERS = True
 # How many reverse proxies in front of us append to X-Forwarded-For. 0: the header is ignored
 # (a client could write anything in it) and the socket's address is the client's.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
-if TRUSTED_PROXY_COUNT:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    """The header by which the proxy says the client used HTTPS (``X-Forwarded-Proto: https``)."""
+    name = env_str("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto" if TRUSTED_PROXY_COUNT else "none")
+    if name.lower() == "none":
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER must be a header name or 'none', got {name!r}.")
+    return ("HTTP_" + name.upper().replace("-", "_"), "https")
+
+
+# --- HTTPS (README "Production"): off by default, as `make run` serves plain HTTP on loopback ---
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# /api/health/ answers over plain HTTP too, for a load balancer's probe.
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 
 # --- REST framework / JWT -----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -253,6 +304,10 @@ DICOM_CALLING_AE = env_str("DICOM_CALLING_AE", "DICOMTRANSFER")
 DICOM_CONNECT_TIMEOUT = env_float("DICOM_CONNECT_TIMEOUT", 10.0, minimum=1)
 DICOM_ACSE_TIMEOUT = env_float("DICOM_ACSE_TIMEOUT", 30.0, minimum=1)
 DICOM_DIMSE_TIMEOUT = env_float("DICOM_DIMSE_TIMEOUT", 60.0, minimum=1)
+# "Test connection" runs in a web thread: at most this many at once per web process (one per user),
+# so a hung PACS can't take every thread; and at most CONNECTION_TEST_RATE per user.
+CONNECTION_TESTS_PER_PROCESS = env_int("CONNECTION_TESTS_PER_PROCESS", 2, minimum=1)
+CONNECTION_TEST_RATE = env_rate("CONNECTION_TEST_RATE", "20/min")
 
 # --- Import limits ---------------------------------------------------------------------------
 # Defaults fit real studies: a 3 GB upload of 5,000 instances is accepted.
@@ -267,6 +322,9 @@ STORAGE_MIN_FREE_BYTES = env_bytes("STORAGE_MIN_FREE_BYTES", 256 * 1024**2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_bytes("JSON_MAX_BYTES", 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every uploaded part goes straight to a temporary file
 FILE_UPLOAD_TEMP_DIR = str(UPLOAD_TEMP_DIR)
+# Django's file storage (collectstatic) chmods what it writes to these, whatever the umask.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
 
@@ -285,6 +343,7 @@ LOGGING_LEVEL = env_str("LOGGING_LEVEL", "INFO").upper()
 if LOGGING_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOGGING_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOGGING_LEVEL!r}.")
 
+_create_private_file(LOG_DIR / "dicom_transfer.log")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -21,11 +21,14 @@ from authentication.serializers import (
     AccountUpdateSerializer,
     PasswordResetSerializer,
 )
+from dicom_transfer.converters import IdConverter
 
 
 class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[User]):
     """Users, for admins. Deactivate rather than delete: the audit trail keeps naming them."""
 
+    # Ids a database column can hold; a larger number matches no URL (404), never a 500.
+    lookup_value_regex = IdConverter.regex
     serializer_class = AccountSerializer
     permission_classes = [IsAdmin]
     pagination_class = None

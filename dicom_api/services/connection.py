@@ -6,7 +6,10 @@ Here rather than in ``destinations`` so that the one edge between the two apps p
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -16,10 +19,31 @@ from django.utils import timezone
 from destinations.models import Destination
 from dicom_api.audit import audit_record
 from dicom_api.models import Action, Status, TransferLog
+from dicom_transfer.exceptions import ThrottledError
 from dicomnet.association import AssociationRequest
 from dicomnet.echoscu import EchoResult, echo
 
 logger = logging.getLogger(__name__)
+
+# A test runs in a web thread for up to the sum of the DICOM timeouts (a hung PACS): bound how many
+# threads of this process such tests may hold, and let each user run one at a time.
+_running_lock = threading.Lock()
+_running_users: set[object] = set()
+
+
+@contextlib.contextmanager
+def _test_slot(user_key: object) -> Iterator[None]:
+    with _running_lock:
+        if user_key in _running_users:
+            raise ThrottledError("A connection test of yours is still running; wait for its answer.", retry_after=5)
+        if len(_running_users) >= settings.CONNECTION_TESTS_PER_PROCESS:
+            raise ThrottledError("Other connection tests are running; try again in a few seconds.", retry_after=5)
+        _running_users.add(user_key)
+    try:
+        yield
+    finally:
+        with _running_lock:
+            _running_users.discard(user_key)
 
 
 def destination_association(destination: Destination) -> AssociationRequest:
@@ -42,8 +66,10 @@ def destination_test_connection(
     request: HttpRequest | None = None,
 ) -> tuple[EchoResult, TransferLog]:
     """C-ECHO ``destination`` with our AE title and timeouts, and write the audit entry.
-    Never raises for a failed echo."""
-    result = echo(destination_association(destination), program=settings.ECHOSCU_PATH)
+    Never raises for a failed echo; raises ``ThrottledError`` when this user's previous test, or too
+    many tests of this process, are still running."""
+    with _test_slot(getattr(user, "pk", None)):
+        result = echo(destination_association(destination), program=settings.ECHOSCU_PATH)
     details: dict[str, object] = {
         "category": result.category.value,
         "message": result.message,

@@ -107,7 +107,7 @@ def import_create(*, owner: User, uploads: list[Upload], request: HttpRequest | 
     """
     import_id = uuid.uuid4()
     directory = Path(settings.IMPORTS_DIR) / str(import_id)
-    directory.mkdir(parents=True)
+    directory.mkdir(mode=0o700, parents=True)
     state = _State(directory=directory)
     try:
         for upload in uploads:

@@ -7,22 +7,39 @@ trail, so it lives in ``dicom_api``, which may import ``destinations`` (never th
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from authentication.permissions import RolePolicy
 from destinations.selectors import destination_get_visible
 from dicom_api.serializers.connection import ConnectionTestResultSerializer
 from dicom_api.services.connection import destination_test_connection
+from dicom_transfer.openapi import ErrorDetailSerializer
+
+
+class ConnectionTestThrottle(UserRateThrottle):
+    """``CONNECTION_TEST_RATE`` tests per user (429 with Retry-After beyond it)."""
+
+    scope = "connection_test"
+
+    def get_rate(self) -> str:
+        return "connection_test"  # parsed below: the setting is already (count, seconds)
+
+    def parse_rate(self, rate: str | None) -> tuple[int, int]:
+        count, seconds = settings.CONNECTION_TEST_RATE
+        return count, seconds
 
 
 class DestinationTestConnectionView(APIView):
     # Not for auditors: they change nothing, and a test writes the audit trail.
     permission_classes = [RolePolicy]
+    throttle_classes = [ConnectionTestThrottle]
 
     @extend_schema(
         operation_id="destinations_test_connection_create",
@@ -36,7 +53,14 @@ class DestinationTestConnectionView(APIView):
             )
         ],
         request=None,
-        responses={200: ConnectionTestResultSerializer},
+        responses={
+            200: ConnectionTestResultSerializer,
+            429: OpenApiResponse(
+                ErrorDetailSerializer,
+                description="This user's previous test, or too many tests at once, are still running; or more "
+                "than CONNECTION_TEST_RATE tests. Retry-After says when to try again.",
+            ),
+        },
         description="C-ECHO the destination with DCMTK echoscu. A failed echo is still 200, with "
         "`success: false` and a message saying what to check. Every test is written to the audit trail.",
     )

@@ -21,6 +21,7 @@ from dicom_api.serializers.transfers import (
     TransferStatusSerializer,
 )
 from dicom_api.services.transfers import transfer_cancel, transfer_retry, transfers_create
+from dicom_transfer.converters import MAX_ID
 from dicom_transfer.openapi import ErrorDetailSerializer
 
 
@@ -69,6 +70,8 @@ class StatusView(APIView):
                 raise ValidationError({"ids": ["Give transfer ids as comma-separated integers."]}) from None
             if not ids or len(ids) > STATUS_MAX_IDS:
                 raise ValidationError({"ids": [f"Give between 1 and {STATUS_MAX_IDS} transfer ids."]})
+            if not all(1 <= i <= MAX_ID for i in ids):
+                raise ValidationError({"ids": [f"A transfer id is a whole number from 1 to {MAX_ID}."]})
         logs = transfers_status(user=_user(request), ids=ids)
         return Response({"transfers": TransferStatusSerializer(logs, many=True).data})
 

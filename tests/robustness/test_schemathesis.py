@@ -122,3 +122,45 @@ def test_api_conforms_to_its_schema(
         _use_seeded(case, seeded)
     token = client_for(account)._credentials["HTTP_AUTHORIZATION"]
     case.call_and_validate(headers={"Authorization": token}, checks=CHECKS)
+
+
+HUGE_ID = "9" * 25  # beyond any database integer
+TOO_DEEP = 40  # beyond dicom_transfer.parsers.JSON_MAX_DEPTH
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.django_db
+def test_hostile_ids_and_nesting_answer_a_documented_4xx(account: User, seeded: dict[str, str]) -> None:
+    """Every operation with an id in its path gets a huge one (404); every one with a JSON body
+    gets arrays nested deeper than the limit (400). Never a 500, and the answer is documented."""
+    token = client_for(account)._credentials["HTTP_AUTHORIZATION"]
+    tried = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        names = [parameter.name for parameter in operation.path_parameters]
+        if "id" in names:
+            case = operation.Case(path_parameters={"id": HUGE_ID})
+            expected = 404
+        elif any(body.media_type == "application/json" for body in operation.body):
+            path_parameters = {name: seeded[next(p for p in seeded if f"/{p}/" in operation.path)] for name in names}
+            case = operation.Case(
+                path_parameters=path_parameters, body={"nested": _nested(TOO_DEEP)}, media_type="application/json"
+            )
+            expected = 400
+        else:
+            continue
+        response = case.call(headers={"Authorization": token})
+        case.validate_response(response, checks=CHECKS)
+        # A plain user may be refused first (403: admins only), before the body is read.
+        allowed = {expected} if account.is_staff else {expected, 403}
+        assert response.status_code in allowed, f"{operation.label}: {response.status_code} {response.text}"
+        if response.status_code == 400:
+            assert "nested deeper than" in response.json()["detail"], operation.label
+        tried.append(operation.label)
+    assert len(tried) >= 15, tried  # every operation with an id or a JSON body

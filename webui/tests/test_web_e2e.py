@@ -226,6 +226,22 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
         expect(page.locator("#selection-summary")).to_contain_text("3 series selected")
         page.locator("#select-all").uncheck()
         expect(page.locator("#selection-summary")).to_have_text("No series selected.")
+        # The keyboard: arrows move between the tree's boxes, space toggles the focused one.
+        chest_box = page.get_by_label("#1 Chest CT")
+        chest_box.focus()
+        position = "() => [...document.querySelectorAll('#tree tbody input')].indexOf(document.activeElement)"
+        at_chest = page.evaluate(position)
+        last = page.locator("#tree tbody input").count() - 1
+        away, back, step = ("ArrowDown", "ArrowUp", 1) if at_chest < last else ("ArrowUp", "ArrowDown", -1)
+        page.keyboard.press(away)
+        assert page.evaluate(position) == at_chest + step
+        page.keyboard.press(back)
+        expect(chest_box).to_be_focused()
+        page.keyboard.press("Space")
+        expect(chest_box).to_be_checked()
+        expect(page.locator("#selection-summary")).to_have_text(re.compile(r"^1 series selected \(6 instances"))
+        page.keyboard.press("Space")
+        expect(page.locator("#selection-summary")).to_have_text("No series selected.")
         page.get_by_label("#1 Chest CT").check()
         page.get_by_label("#1 Abdomen CT").check()
 

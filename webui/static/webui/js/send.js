@@ -395,7 +395,21 @@ async function send() {
 
 // --- Wiring ----------------------------------------------------------------------------------
 
+// Arrow keys move between the tree's checkboxes (Space toggles the focused one, as any checkbox).
+function treeKeys(event) {
+  if (!["ArrowDown", "ArrowUp", "Home", "End"].includes(event.key)) return;
+  if (!(event.target instanceof HTMLInputElement) || event.target.type !== "checkbox") return;
+  const boxes = [...document.querySelectorAll("#tree tbody input[type=checkbox]")].filter((box) => !box.closest("[hidden]"));
+  const at = boxes.indexOf(event.target);
+  if (at < 0) return;
+  const next = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: boxes.length - 1 }[event.key];
+  if (next < 0 || next >= boxes.length) return;
+  event.preventDefault();
+  boxes[next].focus();
+}
+
 export function initSend() {
+  $("#tree").addEventListener("keydown", treeKeys);
   const zone = $("#dropzone");
   for (const name of ["dragenter", "dragover"]) {
     zone.addEventListener(name, (event) => {

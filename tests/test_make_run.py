@@ -1,0 +1,336 @@
+"""`make run`'s script (scripts/run.sh) started for real, on a free port with an empty DATA_DIR.
+
+The supervision promises of the README: a worker or web process that dies is replaced within
+5 s while the rest keep running; every file under DATA_DIR is private whatever the umask;
+`manage.py` works on that installation with no SECRET_KEY exported; Ctrl-C stops everything in
+under 5 s without an error line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from testsupport.dicom_data import generate_series
+from testsupport.peers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "a-long-test-password-for-run"
+# Variables of the test run that `make run` must not see (it uses its SQLite default).
+NOT_INHERITED = ("DATABASE_URL", "DEBUG", "SECRET_KEY", "DATA_DIR", "ENV_FILE", "ACCESS_LOG")
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    base: str
+    output: Path
+
+    def get(self, path: str, token: str | None = None, timeout: float = 2) -> tuple[int, bytes]:
+        request = urllib.request.Request(self.base + path)  # noqa: S310
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return response.status, response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def post(self, path: str, body: bytes, content_type: str, token: str | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(self.base + path, data=body, method="POST")  # noqa: S310
+        request.add_header("Content-Type", content_type)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status, response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def health(self) -> int:
+        try:
+            return self.get("/api/health/", timeout=1)[0]
+        except OSError:
+            return 0
+
+    def heartbeat_pids(self) -> set[int]:
+        with sqlite3.connect(self.data_dir / "db.sqlite3", timeout=5) as db:
+            return {row[0] for row in db.execute("SELECT pid FROM dicom_api_workerheartbeat")}
+
+    def children(self) -> dict[int, str]:
+        """The supervised processes: pid → command line."""
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == self.process.pid:
+                found[int(entry.name)] = cmdline
+        return found
+
+    def web_pid(self) -> int:
+        return next(pid for pid, cmdline in self.children().items() if "gunicorn" in cmdline)
+
+
+def wait_for(condition, timeout: float, interval: float = 0.1) -> float:  # type: ignore[no-untyped-def]
+    """Seconds until ``condition()`` was true; fails after ``timeout``."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"not within {timeout} s")
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    data_dir = tmp_path_factory.mktemp("make-run") / "data"
+    output = data_dir.parent / "run.log"
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
+    environment.update(
+        DATA_DIR=str(data_dir),
+        PORT=str(port),
+        HOST="127.0.0.1",
+        WORKERS="2",
+        WEB_PROCESSES="1",
+        ADMIN_USERNAME="runner",
+        ADMIN_PASSWORD=PASSWORD,
+        WORKER_HEARTBEAT_INTERVAL="0.5",
+        ENV_FILE=str(data_dir.parent / "no.env"),
+    )
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            ["scripts/run.sh"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # A permissive umask, as a login shell often has: the service must not depend on it.
+            preexec_fn=lambda: os.umask(0o022),
+        )
+    run = Running(process=process, data_dir=data_dir, base=f"http://127.0.0.1:{port}", output=output)
+    try:
+        wait_for(lambda: process.poll() is not None or run.health() == 200, timeout=120, interval=0.5)
+        assert process.poll() is None, output.read_text()
+        wait_for(lambda: len(run.heartbeat_pids()) == 2, timeout=10)
+        yield run
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def login(run: Running) -> str:
+    status, body = run.post(
+        "/api/auth/login/", json.dumps({"username": "runner", "password": PASSWORD}).encode(), "application/json"
+    )
+    assert status == 200, body
+    return json.loads(body)["access"]
+
+
+def test_every_file_under_data_dir_is_private_after_an_import(running: Running, tmp_path: Path) -> None:
+    # 40 instances, 1.5 MB: over JSON_MAX_BYTES, so the upload streams to a thread as it arrives.
+    series = generate_series(tmp_path / "series", 40, patient_name="PRIVATE^RUN", patient_id="RUN-PRIV-1")
+    boundary = uuid.uuid4().hex
+    parts = []
+    for path in series.files:
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
+            "Content-Type: application/dicom\r\n\r\n".encode()
+            + path.read_bytes()
+            + b"\r\n"
+        )
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    status, answer = running.post(
+        "/api/dicom/import/", body, f"multipart/form-data; boundary={boundary}", token=login(running)
+    )
+    assert len(body) > 1024 * 1024
+    assert status == 201, answer
+    assert json.loads(answer)["instance_count"] == 40
+    assert list((running.data_dir / "imports").iterdir()), "the import stored no file"
+
+    exposed = [
+        f"{path} {path.stat().st_mode & 0o777:o}"
+        for path in [running.data_dir, *running.data_dir.rglob("*")]
+        if path.stat().st_mode & 0o077
+    ]
+    assert exposed == []
+    for name in ("db.sqlite3", "db.sqlite3-wal", "secret_key", "logs/dicom_transfer.log"):
+        assert (running.data_dir / name).stat().st_mode & 0o777 == 0o600, name
+
+
+def test_a_killed_worker_is_replaced_within_5_s_and_nothing_else_stops(running: Running) -> None:
+    before = running.heartbeat_pids()
+    victim, survivor = sorted(before)
+    web = running.web_pid()
+    os.kill(victim, signal.SIGKILL)
+
+    waited = wait_for(lambda: bool(running.heartbeat_pids() - before), timeout=5)
+    newcomer = (running.heartbeat_pids() - before).pop()
+    assert Path(f"/proc/{newcomer}").exists(), "the new heartbeat's worker is not running"
+    assert running.health() == 200
+    # The rest never stopped.
+    assert Path(f"/proc/{survivor}").exists() and running.web_pid() == web
+    print(f"worker replaced in {waited:.2f} s")
+
+
+def test_a_killed_web_process_is_replaced_within_5_s(running: Running) -> None:
+    web = running.web_pid()
+    workers = {pid for pid, cmdline in running.children().items() if "db_worker" in cmdline}
+    os.kill(web, signal.SIGKILL)
+
+    waited = wait_for(lambda: running.health() == 200 and running.web_pid() != web, timeout=5)
+    assert {pid for pid, cmdline in running.children().items() if "db_worker" in cmdline} == workers
+    print(f"web replaced in {waited:.2f} s")
+
+
+def test_manage_py_works_on_the_installation_without_an_exported_secret_key(running: Running) -> None:
+    environment = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
+    environment.update(DATA_DIR=str(running.data_dir), ENV_FILE=str(running.data_dir.parent / "no.env"))
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "manage.py", "check"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+    check_password = (
+        "from django.contrib.auth.models import User; "
+        f"print(User.objects.get(username='runner').check_password({PASSWORD!r}))"
+    )
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "manage.py", "shell", "-v", "0", "-c", check_password],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"  # it read the installation's database
+
+
+WAKE_UP_CHECK = """
+import time
+from django_tasks_db.models import DBTaskResult
+from dicom_api.tasks import send_transfer
+from dicom_api.wakeup import notify_workers
+for _ in range(5):
+    time.sleep(0.3)
+    result = send_transfer.enqueue(2**62)  # no such transfer: the job ends at once
+    notify_workers()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        row = DBTaskResult.objects.get(pk=result.id)
+        if row.started_at:
+            print(round((row.started_at - row.enqueued_at).total_seconds() * 1000))
+            break
+        time.sleep(0.005)
+    else:
+        print("never")
+"""
+
+
+def test_a_queued_job_wakes_an_idle_sqlite_worker_at_once(running: Running) -> None:
+    """Workers poll every second; a job still starts within 250 ms (the wake-up socket)."""
+    environment = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
+    environment.update(DATA_DIR=str(running.data_dir), ENV_FILE=str(running.data_dir.parent / "no.env"))
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "manage.py", "shell", "-v", "0", "-c", WAKE_UP_CHECK],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    latencies = result.stdout.split()
+    assert len(latencies) == 5 and "never" not in latencies, result.stdout
+    assert max(int(ms) for ms in latencies) < 250, latencies
+    # The socket of the worker SIGKILLed above was removed when it refused a wake-up.
+    assert len(list((running.data_dir / "wakeup").glob("*.sock"))) == 2
+
+
+def test_slow_clients_do_not_keep_health_from_answering(running: Running) -> None:
+    """20 clients trickle a body to the login (10 more send their headers a byte at a time),
+    against one web process of 4 threads: /api/health/ still answers within 1 s."""
+    port = int(running.base.rsplit(":", 1)[1])
+    slow = []
+    for _ in range(20):
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"POST /api/auth/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n")
+        client.sendall(b"Content-Length: 1000\r\n\r\n{")
+        slow.append(client)
+    for _ in range(10):
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"GET /api/health/ HTTP/1.1\r\nHost: 1")
+        slow.append(client)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.3):
+            for client in slow:
+                with contextlib.suppress(OSError):
+                    client.send(b" " if slow.index(client) < 20 else b"2")
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        time.sleep(1)  # every slow client has been taken in by now
+        for _ in range(5):
+            started = time.monotonic()
+            assert running.health() == 200
+            assert time.monotonic() - started < 1
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        trickler.join()
+        for client in slow:
+            client.close()
+
+
+def test_ctrl_c_stops_everything_within_5_s_without_an_error_line(running: Running) -> None:
+    children = set(running.children())
+    assert len(children) == 3
+    started = time.monotonic()
+    os.killpg(running.process.pid, signal.SIGINT)  # a terminal sends it to the foreground group
+    running.process.wait(timeout=10)
+    elapsed = time.monotonic() - started
+    output = running.output.read_text()
+    assert elapsed < 5, output
+    assert running.process.returncode == 0, output
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    assert running.health() == 0
+    lines = [line for line in output.splitlines() if "ERROR" in line or "Traceback" in line]
+    assert lines == []
+    assert "already exists" not in output
+    assert '"GET /api/health/' not in output  # no access log by default
+    print(f"stopped in {elapsed:.2f} s")
