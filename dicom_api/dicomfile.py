@@ -7,7 +7,9 @@ more than ``stop_before_pixels``:
   reading it, so a 1 MB file can grow to gigabytes. We inflate it ourselves with a bound
   (``DICOM_MAX_INFLATED_HEADER_BYTES``) and refuse the file beyond it.
 * Deeply nested sequences make pydicom recurse until ``RecursionError``; that becomes an error of
-  this file only.
+  this file only. Sequences of defined length are skipped by pydicom however deep they nest, but
+  DCMTK parses every level at each send: ``sequence_depth`` walks the element headers and refuses
+  a file nested more than 32 deep.
 
 Truncated files are refused too: a file whose pixel data (or any value) runs past its end would
 fail later, when it is sent.
@@ -32,6 +34,8 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import _read_file_meta_info, read_dataset, read_partial
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
+
+from dicom_api.sequence_depth import MAX_SEQUENCE_DEPTH, sequences_nest_deeper_than
 
 DEFLATED_TRANSFER_SYNTAX = "1.2.840.10008.1.2.1.99"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # DICOMDIR
@@ -198,6 +202,7 @@ def _parse(fp: _TrackedFile, *, has_preamble: bool) -> tuple[Dataset, Dataset]:
 
     fp.seek(132 if has_preamble else 0)
     meta = _read_file_meta_info(cast(BinaryIO, fp))
+    after_meta = fp.tell()
     if str(meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY:
         raise DicomDirectoryError("DICOMDIR (a media directory, not an image): skipped")
     transfer_syntax = str(meta.get("TransferSyntaxUID", ""))
@@ -215,6 +220,7 @@ def _parse(fp: _TrackedFile, *, has_preamble: bool) -> tuple[Dataset, Dataset]:
         if tracked.overran:
             raise DicomFileError("truncated or damaged DICOM file")
         _check_pixel_data(cast(BinaryIO, inflated), pixel, little_endian=True)
+        _check_depth(cast(BinaryIO, inflated), 0, len(inflated.getbuffer()), implicit_vr=False, little_endian=True)
         return dataset, meta
     syntax = UID(transfer_syntax)
     if syntax.is_transfer_syntax and not syntax.is_deflated:
@@ -229,13 +235,27 @@ def _parse(fp: _TrackedFile, *, has_preamble: bool) -> tuple[Dataset, Dataset]:
             specific_tags=_TAGS,
         )
         _check_pixel_data(cast(BinaryIO, fp), pixel, little_endian=little_endian)
+        _check_depth(fp, after_meta, fp.size, implicit_vr=syntax.is_implicit_VR, little_endian=little_endian)
         return dataset, meta
     # No meta header, or a transfer syntax pydicom does not know: let it guess the encoding.
     fp.seek(0)
     dataset = read_partial(cast(BinaryIO, fp), stop_when=stop, defer_size=_DEFER_BYTES, force=True, specific_tags=_TAGS)
-    little_endian = bool(dataset.original_encoding[1])
+    implicit_vr, little_endian = (bool(flag) for flag in dataset.original_encoding)
     _check_pixel_data(cast(BinaryIO, fp), pixel, little_endian=little_endian)
+    _check_depth(fp, after_meta, fp.size, implicit_vr=implicit_vr, little_endian=little_endian)
     return dataset, meta
+
+
+def _check_depth(fp: BinaryIO | _TrackedFile, start: int, end: int, *, implicit_vr: bool, little_endian: bool) -> None:
+    """Refuse sequences nested deeper than DCMTK should ever be asked to parse (``sequence_depth``)."""
+    overran = getattr(fp, "overran", False)  # the walk's reads are not the parser's: keep its verdict
+    deep = sequences_nest_deeper_than(
+        cast(BinaryIO, fp), start=start, end=end, implicit_vr=implicit_vr, little_endian=little_endian
+    )
+    if isinstance(fp, _TrackedFile):
+        fp.overran = overran
+    if deep:
+        raise DicomFileError(f"DICOM data set is nested too deeply (sequences more than {MAX_SEQUENCE_DEPTH} deep)")
 
 
 def _inflate_bounded(fp: _TrackedFile, limit: int) -> io.BytesIO:

@@ -318,20 +318,37 @@ def deflated_instance() -> bytes:
     return _part10(DEFLATED, body, sop)
 
 
-def deeply_nested(depth: int = 5000) -> bytes:
-    """Implicit VR file whose Referenced Image Sequence nests ``depth`` levels deep."""
+def deeply_nested(depth: int = 5000, *, defined_lengths: bool = False, explicit_vr: bool = False) -> bytes:
+    """A file whose Referenced Image Sequence nests ``depth`` levels deep: of undefined lengths (with
+    delimiters), or of defined lengths (which a header-only parser skips whole); implicit VR unless
+    ``explicit_vr``."""
 
-    def element(tag: int, value: bytes) -> bytes:
+    def element(tag: int, value: bytes, vr: bytes = b"UI") -> bytes:
         if len(value) % 2:
             value += b"\x00"
+        if explicit_vr:
+            return struct.pack("<HH", tag >> 16, tag & 0xFFFF) + vr + struct.pack("<H", len(value)) + value
         return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
+
+    def sequence_header(length: int) -> bytes:
+        if explicit_vr:
+            return struct.pack("<HH", 0x0008, 0x1140) + b"SQ\x00\x00" + struct.pack("<I", length)
+        return struct.pack("<HHI", 0x0008, 0x1140, length)
 
     sop = generate_uid()
     head = element(0x00080016, CTImageStorage.encode()) + element(0x00080018, sop.encode())
-    opening = struct.pack("<HHI", 0x0008, 0x1140, 0xFFFFFFFF) + struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
-    closing = struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
     tail = element(0x0020000D, generate_uid().encode()) + element(0x0020000E, generate_uid().encode())
-    return _part10(ImplicitVRLittleEndian, head + opening * depth + closing * depth + tail, sop)
+    if defined_lengths:
+        nested = b""
+        for _ in range(depth):
+            item = struct.pack("<HHI", 0xFFFE, 0xE000, len(nested)) + nested
+            nested = sequence_header(len(item)) + item
+    else:
+        opening = sequence_header(0xFFFFFFFF) + struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
+        closing = struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+        nested = opening * depth + closing * depth
+    syntax = ExplicitVRLittleEndian if explicit_vr else ImplicitVRLittleEndian
+    return _part10(syntax, head + nested + tail, sop)
 
 
 # --- Imports ------------------------------------------------------------------------------------

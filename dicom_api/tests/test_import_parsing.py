@@ -44,6 +44,26 @@ def test_sequences_nested_5000_deep_are_an_error_of_that_file(tmp_path: Path) ->
     assert read_header(good).patient_id == "P-1"
 
 
+@pytest.mark.parametrize("explicit_vr", [False, True], ids=["implicit", "explicit"])
+def test_sequences_of_defined_lengths_nested_5000_deep_are_refused_too(tmp_path: Path, explicit_vr: bool) -> None:
+    # pydicom skips a defined-length sequence whole; DCMTK would parse all 5,000 levels at every send.
+    path = tmp_path / "nested.dcm"
+    path.write_bytes(deeply_nested(5000, defined_lengths=True, explicit_vr=explicit_vr))
+    with pytest.raises(DicomFileError, match=r"nested too deeply \(sequences more than 32 deep\)"):
+        read_header(path)
+
+
+@pytest.mark.parametrize("explicit_vr", [False, True], ids=["implicit", "explicit"])
+@pytest.mark.parametrize("defined_lengths", [False, True], ids=["delimited", "defined"])
+def test_sequences_nested_as_deep_as_the_limit_import(tmp_path: Path, explicit_vr: bool, defined_lengths: bool) -> None:
+    path = tmp_path / "nested.dcm"
+    path.write_bytes(deeply_nested(32, defined_lengths=defined_lengths, explicit_vr=explicit_vr))
+    assert read_header(path).sop_instance_uid
+    path.write_bytes(deeply_nested(33, defined_lengths=defined_lengths, explicit_vr=explicit_vr))
+    with pytest.raises(DicomFileError, match="nested too deeply"):
+        read_header(path)
+
+
 @pytest.mark.filterwarnings("ignore:Invalid value for VR UI", "ignore:The value length")
 def test_invalid_uids_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "bad.dcm"
