@@ -6,4 +6,9 @@ class AuthenticationConfig(AppConfig):
     verbose_name = "Authentication"
 
     def ready(self) -> None:
-        from authentication import schema  # noqa: F401 (registers the OpenAPI extension)
+        from authentication import (
+            schema,  # noqa: F401 (registers the OpenAPI extension)
+            signals,
+        )
+
+        signals.connect()

@@ -28,7 +28,19 @@ def role_for_groups(group_dns: set[str]) -> Role | None:
 
 
 class DirectoryBackend(LDAPBackend):
-    """Sign-in against the directory; the role follows the groups at every sign-in."""
+    """Sign-in against the directory; the role follows the groups at every sign-in.
+
+    A directory login maps only onto an account the directory made (one without a usable
+    password): a local account of the same name (``admin``, matched case-insensitively) is never
+    taken over. Its owner signs in with its local password (the next backend).
+    """
+
+    def get_or_build_user(self, username: str, ldap_user: Any) -> tuple[User, bool]:
+        user, built = super().get_or_build_user(username, ldap_user)
+        if not built and user.has_usable_password():
+            logger.warning("directory sign-in refused: a local account (user id %s) has this username", user.pk)
+            raise ldap_user.AuthenticationFailed("a local account with a password has this username")
+        return user, built
 
     def authenticate_ldap_user(self, ldap_user: Any, password: str) -> User | None:
         user = super().authenticate_ldap_user(ldap_user, password)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.models import User, update_last_login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 
 from authentication.audit import AccountAction, Outcome, audit
@@ -84,7 +86,40 @@ def _account(user: User) -> Account:
     return account
 
 
-@transaction.atomic
+def current_password_check(*, user: User, password: str, request: HttpRequest | None) -> str:
+    """Check one's current password before a change, throttled and audited like a sign-in.
+
+    The attempt counts on the login throttle's key of the username (and the address), so a stolen
+    access token can't try passwords faster than the login form. Returns the stored hash that
+    was checked. Runs outside any transaction: the count and the audit of a failure stay.
+    """
+    try:
+        login_attempt_reserve(username=user.get_username(), address=client_address(request))
+    except LoginThrottledError as e:
+        if e.first_refusal:
+            audit(
+                action=AccountAction.PASSWORD_CHANGE,
+                status=Outcome.FAILED,
+                user=user,
+                request=request,
+                error_message="Throttled: too many attempts.",
+            )
+        raise
+    stored = User.objects.get(pk=user.pk)
+    if not stored.check_password(password):
+        audit(
+            action=AccountAction.PASSWORD_CHANGE,
+            status=Outcome.FAILED,
+            user=user,
+            request=request,
+            error_message="The current password is wrong.",
+        )
+        logger.info("password change refused: wrong current password (user id %s)", user.pk)
+        raise InvalidInputError("The current password is wrong.", field="current_password")
+    login_attempts_forget(username=user.get_username())
+    return stored.password
+
+
 def profile_update(
     *,
     user: User,
@@ -93,23 +128,54 @@ def profile_update(
     new_password: str | None = None,
     **fields: str,
 ) -> User:
-    """One's own names, email and password. A new password ends every session of the user."""
+    """One's own names, email and password. A new password ends every session of the user.
+
+    ``user`` is the request's (read when the request began): the row is read again, locked, and only
+    the fields given are written, so a change an admin made meanwhile (deactivation, role, reset
+    password) is never written back.
+    """
+    checked_hash = None
     if new_password is None and current_password is not None:
         raise InvalidInputError("Give the new password too.", field="new_password")
     if new_password is not None:
         if not current_password:
             raise InvalidInputError("The current password is required.", field="current_password")
-        if not user.check_password(current_password):
+        checked_hash = current_password_check(user=user, password=current_password, request=request)
+    with transaction.atomic():
+        return _profile_write(
+            user=user,
+            request=request,
+            checked_hash=checked_hash,
+            new_password=new_password,
+            current_password=current_password,
+            fields=fields,
+        )
+
+
+def _profile_write(
+    *,
+    user: User,
+    request: HttpRequest | None,
+    checked_hash: str | None,
+    new_password: str | None,
+    current_password: str | None,
+    fields: dict[str, str],
+) -> User:
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if new_password is not None:
+        if user.password != checked_hash:  # changed (or reset) since it was checked: check again
             raise InvalidInputError("The current password is wrong.", field="current_password")
         if new_password == current_password:
             raise InvalidInputError("Choose a password different from the current one.", field="new_password")
         _validate_password(new_password, user, "new_password")
-    for name in ("email", "first_name", "last_name"):
-        if name in fields:
-            setattr(user, name, fields[name])
+    changed = [name for name in ("email", "first_name", "last_name") if name in fields]
+    for name in changed:
+        setattr(user, name, fields[name])
     if new_password is not None:
         user.set_password(new_password)
-    user.save()
+        changed.append("password")
+    if changed:
+        user.save(update_fields=changed)
     if new_password is not None:
         account = _account(user)
         if account.must_change_password:
@@ -169,7 +235,15 @@ def user_create(
 
 @transaction.atomic
 def user_update(*, actor: User, request: HttpRequest | None, user: User, **changes: Any) -> User:
-    """Role, active flag, email and names. Deactivation ends the user's sessions."""
+    """Role, active flag, email and names. Deactivation ends the user's sessions.
+
+    The last active admin can't be demoted or deactivated (409). Every active admin is locked
+    first, in one order, so two admins demoting each other at once can't both succeed.
+    """
+    demotes = ("role" in changes and Role(changes["role"]) != Role.ADMIN) or changes.get("is_active") is False
+    if demotes:
+        admins = User.objects.select_for_update().filter(Q(is_staff=True, is_active=True) | Q(pk=user.pk))
+        list(admins.order_by("pk").values_list("pk", flat=True))
     user = User.objects.select_for_update().get(pk=user.pk)
     account = _account(user)
     before = {"role": role_of(user), "is_active": user.is_active}
@@ -179,15 +253,25 @@ def user_update(*, actor: User, request: HttpRequest | None, user: User, **chang
             raise ConflictError("You can't deactivate your own account.", field="is_active")
         if "role" in changes and changes["role"] != Role.ADMIN:
             raise ConflictError("You can't take away your own admin role.", field="role")
+    if demotes and user.is_staff and user.is_active:
+        others = User.objects.filter(is_staff=True, is_active=True).exclude(pk=user.pk)
+        if not others.exists():
+            raise ConflictError(
+                "This is the last active admin: make another user admin first.",
+                field="role" if "role" in changes else "is_active",
+            )
     if "role" in changes:
         role = Role(changes["role"])
         _apply_role(user, role)
         account.role = role
         account.save(update_fields=["role"])
+    written = ["is_staff", "is_superuser"] if "role" in changes else []
     for name in ("is_active", "email", "first_name", "last_name"):
         if name in changes:
             setattr(user, name, changes[name])
-    user.save()
+            written.append(name)
+    if written:
+        user.save(update_fields=written)
     after = {"role": role_of(user), "is_active": user.is_active}
     after.update({name: getattr(user, name) for name in ("email", "first_name", "last_name")})
     changed = {name: [before[name], after[name]] for name in before if before[name] != after[name]}
@@ -207,15 +291,23 @@ def user_update(*, actor: User, request: HttpRequest | None, user: User, **chang
 
 @transaction.atomic
 def user_reset_password(*, actor: User, request: HttpRequest | None, user: User, password: str) -> User:
-    """A temporary password chosen by an admin: the user must change it at sign-in; sessions end."""
+    """A temporary password chosen by an admin: the user must change it at sign-in; sessions end.
+
+    Refused for a directory user (with directory login on, an account without a usable password):
+    their password is the directory's, and a local one would make the account a local one.
+    """
+    if getattr(settings, "AUTH_LDAP_SERVER_URI", "") and not user.has_usable_password():
+        raise ConflictError(
+            "This user signs in with the directory: change their password in the directory.", field="password"
+        )
     _validate_password(password, user, "password")
+    sessions_end_all(user=user, reason=EndReason.PASSWORD_RESET)  # before the save's own (password_change)
     user.set_password(password)
     user.save(update_fields=["password"])
     account = _account(user)
     account.must_change_password = True
     account.save(update_fields=["must_change_password"])
     user.account = account  # type: ignore[attr-defined]  # the cached reverse one-to-one
-    sessions_end_all(user=user, reason=EndReason.PASSWORD_RESET)
     audit(
         action=AccountAction.PASSWORD_RESET, status=Outcome.SUCCESS, user=actor, request=request, details=_target(user)
     )
@@ -226,6 +318,7 @@ def user_reset_password(*, actor: User, request: HttpRequest | None, user: User,
 __all__ = [
     "BAD_CREDENTIALS",
     "NotAuthenticatedError",
+    "current_password_check",
     "login",
     "logout",
     "profile_update",

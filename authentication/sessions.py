@@ -66,13 +66,18 @@ def session_start(*, user: User) -> TokenPair:
 
 
 def session_is_valid(session: LoginSession, user: User) -> bool:
-    """The session is current and its user may still use it (active, password unchanged)."""
-    return (
-        session.ended_at is None
-        and session.expires_at > timezone.now()
-        and user.is_active
-        and constant_time_compare(session.auth_hash, user.get_session_auth_hash())
-    )
+    """The session is current and its user may still use it (active, password unchanged).
+
+    A session refused because its user was deactivated or their password changed by a path that
+    sent no signal (a queryset ``update()``) is ended here, so a reactivation never revives it.
+    """
+    if session.ended_at is not None or session.expires_at <= timezone.now():
+        return False
+    if user.is_active and constant_time_compare(session.auth_hash, user.get_session_auth_hash()):
+        return True
+    reason = EndReason.PASSWORD_CHANGE if user.is_active else EndReason.DEACTIVATED
+    LoginSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(ended_at=timezone.now(), end_reason=reason)
+    return False
 
 
 def _decode_refresh(raw: str) -> RefreshToken:

@@ -1,6 +1,7 @@
 """The login throttle: attempts per username and per client address, counted atomically.
 
-Each key (a username, lower-cased, or a client address; stored as a SHA-256) has a fixed window
+Each key (a username, normalised as Django's login form does, NFKC, then stripped and case-folded,
+so "ｒｏｏｔ" and "Root" count as "root"; or a client address; stored as a SHA-256) has a fixed window
 of ``period`` seconds. An attempt is counted *before* the password is checked, with one
 ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` (PostgreSQL and SQLite ≥ 3.35), so a burst of
 concurrent attempts from any number of web processes gets at most ``limit`` of them evaluated.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+import unicodedata
 
 from django.conf import settings
 from django.db import connection
@@ -34,6 +36,11 @@ def _key(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
 
 
+def username_key(username: str) -> str:
+    """The one spelling of a username the throttle counts (API and Django admin alike)."""
+    return unicodedata.normalize("NFKC", username).strip().casefold()
+
+
 def _count(key: str, period: float, now: float) -> tuple[int, float]:
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT, [key, now, now - period, now - period])
@@ -50,7 +57,7 @@ class LoginThrottledError(ThrottledError):
 def login_attempt_reserve(*, username: str, address: str | None) -> None:
     """Count one attempt; raise ``LoginThrottledError`` when the username or the address is over its limit."""
     now = time.time()
-    limits = [("username", _key("u", username.strip().lower()), *settings.LOGIN_THROTTLE_USERNAME)]
+    limits = [("username", _key("u", username_key(username)), *settings.LOGIN_THROTTLE_USERNAME)]
     if address:
         limits.append(("address", _key("a", address), *settings.LOGIN_THROTTLE_ADDRESS))
     refusals: list[tuple[int, int, str]] = []
@@ -72,4 +79,4 @@ def login_attempt_reserve(*, username: str, address: str | None) -> None:
 
 def login_attempts_forget(*, username: str) -> None:
     """After a successful sign-in, the username's count starts again (the address's stays)."""
-    LoginThrottle.objects.filter(key=_key("u", username.strip().lower())).delete()
+    LoginThrottle.objects.filter(key=_key("u", username_key(username))).delete()

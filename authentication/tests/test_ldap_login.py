@@ -124,3 +124,38 @@ def test_local_accounts_still_sign_in(ldap_on: None, anon_client: Any, admin_use
     from conftest import PASSWORD
 
     assert login(anon_client, "root", PASSWORD).status_code == 200
+
+
+def test_a_directory_user_named_like_a_local_account_does_not_take_it_over(
+    ldap_on: None, anon_client: Any, make_user: Any
+) -> None:
+    from conftest import PASSWORD
+
+    local = make_user("Dana", first_name="Local")  # matched case-insensitively by django-auth-ldap
+    response = login(anon_client, "dana", "dana-directory-pw")
+    assert response.status_code == 401
+    local.refresh_from_db()
+    assert (local.is_staff, local.first_name) == (False, "Local")
+    assert local.check_password(PASSWORD)
+    assert not Account.objects.filter(user=local, role=Role.ADMIN).exists()
+    assert login(anon_client, "Dana", PASSWORD).status_code == 200  # its owner still signs in locally
+
+
+def test_a_directory_account_keeps_mapping_onto_its_user(ldap_on: None, anon_client: Any) -> None:
+    first = login(anon_client, "omar", "omar-directory-pw").json()["user"]
+    again = login(anon_client, "omar", "omar-directory-pw").json()["user"]
+    assert first["id"] == again["id"]
+
+
+def test_an_admin_cannot_reset_the_password_of_a_directory_user(
+    ldap_on: None, anon_client: Any, client_admin: Any
+) -> None:
+    omar_id = login(anon_client, "omar", "omar-directory-pw").json()["user"]["id"]
+    response = client_admin.post(
+        f"/api/auth/users/{omar_id}/reset_password/", {"password": "Temp-pass-9182x"}, format="json"
+    )
+    assert response.status_code == 409
+    assert "directory" in response.json()["password"][0]
+    omar = User.objects.get(pk=omar_id)
+    assert not omar.has_usable_password()
+    assert login(anon_client, "omar", "omar-directory-pw").status_code == 200

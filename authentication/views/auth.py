@@ -30,6 +30,12 @@ _THROTTLED = OpenApiResponse(
     "`Retry-After` gives the seconds to wait.",
 )
 
+_PASSWORD_THROTTLED = OpenApiResponse(
+    ErrorDetailSerializer,
+    description="Too many wrong current passwords: they count with the sign-ins of this username (the "
+    "login throttle); `Retry-After` gives the seconds to wait.",
+)
+
 
 class LoginView(APIView):
     """Exchange a username and password for an access and a refresh token (a new session)."""
@@ -88,7 +94,8 @@ class CurrentUserView(APIView):
 
 class ProfileUpdateView(APIView):
     """Change one's email, names or password. A password change ends every session of the user
-    (this one too: sign in again with the new password). Username and role can't be changed here."""
+    (this one too: sign in again with the new password). Username and role can't be changed here.
+    A wrong current password is audited and counts on the username's login throttle."""
 
     permission_classes = [IsAuthenticated]
 
@@ -99,10 +106,10 @@ class ProfileUpdateView(APIView):
         user = services.profile_update(user=request.user, request=request, **serializer.validated_data)
         return Response(UserSerializer(user).data)
 
-    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer})
+    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer, 429: _PASSWORD_THROTTLED})
     def put(self, request: Request) -> Response:
         return self._update(request)
 
-    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer})
+    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer, 429: _PASSWORD_THROTTLED})
     def patch(self, request: Request) -> Response:
         return self._update(request)

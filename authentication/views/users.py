@@ -52,7 +52,10 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         request=AccountUpdateSerializer,
         responses={
             200: AccountSerializer,
-            409: OpenApiResponse(OpenApiTypes.OBJECT, description="An admin can't deactivate or demote themselves."),
+            409: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="An admin can't deactivate or demote themselves, nor the last active admin.",
+            ),
         },
     )
     def partial_update(self, request: Request, pk: Any = None) -> Response:
@@ -64,7 +67,12 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(
         request=PasswordResetSerializer,
-        responses={200: AccountSerializer},
+        responses={
+            200: AccountSerializer,
+            409: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="A directory user: their password is the directory's."
+            ),
+        },
         description="Set a temporary password. The user's sessions end, and they must choose their own "
         "password at the next sign-in.",
     )

@@ -24,15 +24,19 @@ class Command(BaseCommand):
         user, created = User.objects.get_or_create(username=username)
         changed = created or not (user.is_staff and user.is_superuser and user.is_active)
         user.is_staff = user.is_superuser = user.is_active = True
+        fields = ["is_staff", "is_superuser", "is_active"]
         generated = ""
         if password:
             if created or not user.check_password(password):
                 user.set_password(password)
+                fields.append("password")
                 changed = True
         elif created:
             generated = secrets.token_urlsafe(12)
             user.set_password(generated)
-        user.save()
+            fields.append("password")
+        # Only the fields this command sets: a concurrent change of the names or email stays.
+        user.save(update_fields=fields)
         if generated:
             self.stdout.write(
                 self.style.WARNING(
