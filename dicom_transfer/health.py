@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from dicomnet import programs
+
+logger = logging.getLogger(__name__)
 
 
 def _database() -> dict[str, Any]:
@@ -64,4 +67,10 @@ def health(request: HttpRequest) -> JsonResponse:
         "worker": _worker() if database["ok"] else {"ok": False, "error": "database unavailable"},
     }
     healthy = all(part["ok"] for part in parts.values())
-    return JsonResponse({"status": "ok" if healthy else "unavailable", **parts}, status=200 if healthy else 503)
+    response = JsonResponse({"status": "ok" if healthy else "unavailable", **parts}, status=200 if healthy else 503)
+    if not healthy:
+        # A 503 here is an answer, not a server error: while workers start (no heartbeat yet) or
+        # a part is down, say which at WARNING instead of Django's ERROR line for every 5xx.
+        logger.warning("health: unavailable (%s)", ", ".join(name for name, part in parts.items() if not part["ok"]))
+        response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
