@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from authentication.audit import AccountAction, Outcome, audit
 from authentication.roles import must_change_password
+from authentication.services import login_attempt_admit
 from authentication.throttle import LoginThrottledError, login_attempt_reserve, login_attempts_forget
 from dicom_transfer.clients import client_address
 
@@ -91,18 +92,8 @@ class AuditedAdminSite(admin.AdminSite):
         username = unicodedata.normalize("NFKC", raw).strip()[:150]
         known = User.objects.filter(username=username).first()
         try:
-            login_attempt_reserve(username=username, address=client_address(request))
+            login_attempt_admit(username=username, known=known, request=request, details={"via": "admin"})
         except LoginThrottledError as e:
-            if e.first_refusal:
-                audit(
-                    action=AccountAction.LOGIN,
-                    status=Outcome.FAILED,
-                    user=known,
-                    username=username,
-                    request=request,
-                    error_message="Throttled: too many sign-in attempts.",
-                    details={"via": "admin"},
-                )
             return _throttled(e)
         response = super().login(request, extra_context)
         signed_in = response.status_code == 302 and request.user.is_authenticated

@@ -38,9 +38,11 @@ def _validate_password(password: str, user: User, field: str) -> None:
         raise InvalidInputError(" ".join(e.messages), field=field) from None
 
 
-def login(*, username: str, password: str, request: HttpRequest | None) -> tuple[User, TokenPair]:
-    """Check the credentials (after the throttle) and start a session."""
-    known = User.objects.filter(username=username).first()
+def login_attempt_admit(
+    *, username: str, known: User | None, request: HttpRequest | None, details: dict[str, Any] | None = None
+) -> None:
+    """Count one sign-in attempt (API or Django admin) against the throttle; raises
+    ``LoginThrottledError`` beyond it, audited on the first refusal of each window."""
     try:
         login_attempt_reserve(username=username, address=client_address(request))
     except LoginThrottledError as e:
@@ -52,9 +54,16 @@ def login(*, username: str, password: str, request: HttpRequest | None) -> tuple
                 username=username,
                 request=request,
                 error_message="Throttled: too many sign-in attempts.",
+                **({"details": details} if details else {}),
             )
         logger.info("login throttled (user id %s)", known.pk if known else "unknown")
         raise
+
+
+def login(*, username: str, password: str, request: HttpRequest | None) -> tuple[User, TokenPair]:
+    """Check the credentials (after the throttle) and start a session."""
+    known = User.objects.filter(username=username).first()
+    login_attempt_admit(username=username, known=known, request=request)
     user = authenticate(request, username=username, password=password)
     if not isinstance(user, User) or not user.is_active:
         audit(
