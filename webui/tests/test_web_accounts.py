@@ -73,7 +73,7 @@ def test_an_admin_adds_a_user_changes_the_role_deactivates_and_resets(screen: Sc
     row.get_by_role("button", name="Reactivate carol").click()
     expect(row.locator(".active-cell")).not_to_have_text("No")
 
-    row.get_by_role("button", name="Reset the password of carol").click()
+    row.get_by_role("button", name="Reset password of carol").click()
     reset = page.locator("#reset-dialog")
     reset.get_by_label("Temporary password").fill("temporary-for-carol-1")
     reset.get_by_role("button", name="Reset password").click()

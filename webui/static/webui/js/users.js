@@ -29,7 +29,7 @@ function row(user) {
   edit.addEventListener("click", () => openForm(user, edit));
   const reset = h(
     "button",
-    { type: "button", class: "secondary small", "aria-label": `Reset the password of ${user.username}` },
+    { type: "button", class: "secondary small", "aria-label": `Reset password of ${user.username}` },
     "Reset password",
   );
   reset.addEventListener("click", () => openReset(user, reset));
