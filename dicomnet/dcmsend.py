@@ -50,6 +50,10 @@ class Failure(enum.Enum):
     UNSENDABLE = "unsendable"  # DCMTK could not read some files; the others were sent
     NOT_INSTALLED = "not_installed"
     CANCELLED = "cancelled"
+    # DICOMweb (dicomnet.stow): the server refused the whole request for a reason that will not
+    # change by itself (401, 403, 404, 413...), or its HTTPS certificate is not trusted.
+    HTTP_REFUSED = "http_refused"
+    TLS_FAILED = "tls_failed"
     OTHER = "other"
 
     @property
@@ -86,6 +90,10 @@ class SendReport:
     # print it: a C-ECHO does, see ``echoscu.EchoResult.rejection``).
     rejection: Rejection | None = None
     files: list[FileOutcome] = field(default_factory=list)  # by position in ``files``, as decided
+    # A transport that words its failure itself (DICOMweb: the URL, the HTTP status) says it here;
+    # and a server's Retry-After (seconds), which the next attempt waits for.
+    message: str = ""
+    retry_after: float | None = None
 
     @property
     def unsendable(self) -> int:

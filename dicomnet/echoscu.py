@@ -65,6 +65,7 @@ class EchoCategory(enum.StrEnum):
     NOT_INSTALLED = "not_installed"
     INVALID = "invalid"
     UNSUPPORTED = "unsupported"
+    TLS = "tls"  # DICOMweb over HTTPS: the certificate was not trusted, or the handshake failed
     OTHER = "other"
 
 
