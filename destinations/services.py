@@ -14,7 +14,22 @@ from dicom_transfer.exceptions import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_FIELDS = ("name", "ae_title", "host", "port", "description", "enabled", "verify")
+EDITABLE_FIELDS = (
+    "name",
+    "ae_title",
+    "host",
+    "port",
+    "description",
+    "enabled",
+    "verify",
+    # DICOMweb (kind "dicomweb"); the log lines below name fields, never their values.
+    "kind",
+    "url",
+    "auth_type",
+    "auth_username",
+    "auth_secret",
+    "ca_certificate",
+)
 
 
 def _save(destination: Destination) -> None:

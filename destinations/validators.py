@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 
-from dicomnet import addresses
+from dicomnet import addresses, dicomweb
 
 Result = TypeVar("Result")
 
@@ -35,3 +35,5 @@ validate_ae_title = _django(addresses.validate_ae_title)
 clean_host = _django(addresses.clean_host)
 validate_host = _django(addresses.validate_host)
 validate_port = _django(addresses.validate_port)
+clean_dicomweb_url = _django(dicomweb.clean_url)
+ca_fingerprints = _django(dicomweb.ca_fingerprints)

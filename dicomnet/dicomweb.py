@@ -13,17 +13,23 @@ with a user or password in it) and the HTTP status.
 
 from __future__ import annotations
 
+import base64
 import enum
 import errno
+import hashlib
+import ipaddress
 import logging
+import re
 import socket
 import ssl
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from dicomnet.addresses import AddressError, validate_host
 from dicomnet.cfind import FindResult
 from dicomnet.echoscu import EchoCategory, EchoResult
 
@@ -288,3 +294,80 @@ def find_series_instances(target: WebTarget, *, study_instance_uid: str, series_
                 offset += len(page)
     except httpx.HTTPError as e:
         return FindResult(False, message=request_error(e, target.url).message, reached=False)
+
+
+# --- Checks of what a destination stores (the destination's validation wraps them) ---------------
+
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
+CA_PEM_MAX_CHARS = 64 * 1024
+
+
+def clean_url(value: str) -> str:
+    """The DICOMweb base as stored: ``http(s)://host[:port][/path]``, no trailing slash; no user or
+    password (they belong in the destination's auth, which is never answered), query or fragment."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise AddressError("The URL is empty; give the DICOMweb base, e.g. https://pacs.example.org/dicom-web.")
+    if len(text) > 2000 or any(ord(c) < 0x21 or ord(c) == 0x7F for c in text):
+        raise AddressError("The URL is longer than 2000 characters or contains spaces or control characters.")
+    parts = urllib.parse.urlsplit(text)
+    problems = []
+    if parts.scheme.lower() not in ("http", "https"):
+        problems.append("The URL must begin with https:// (or http://).")
+    if parts.username is not None or parts.password is not None:
+        problems.append("The URL may not hold a user name or password: give them in the destination's auth.")
+    if parts.query or parts.fragment or text.endswith(("?", "#")):
+        problems.append("The URL may not have a query (?...) or a fragment (#...): give the DICOMweb base only.")
+    try:
+        port = parts.port
+    except ValueError:
+        problems.append("The URL's port must be a number from 1 to 65535.")
+        port = None
+    if port == 0:
+        problems.append("The URL's port must be a number from 1 to 65535.")
+    if not parts.hostname:
+        problems.append("The URL has no host.")
+    else:
+        try:
+            validate_host(parts.hostname)
+        except AddressError as e:
+            problems += [f"The URL's host: {message}" for message in e.messages]
+    if problems:
+        error = AddressError(problems[0])
+        error.messages = problems
+        raise error
+    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def url_host_port(url: str) -> tuple[str, int]:
+    """The host and port a (cleaned) URL connects to."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def ca_fingerprints(pem: str) -> list[str]:
+    """The SHA-256 fingerprints (hex) of the certificates of a PEM; raises ``AddressError`` when it
+    holds none, holds a private key, or can't be used as the CA to trust."""
+    if len(pem) > CA_PEM_MAX_CHARS:
+        raise AddressError(f"The CA certificate is longer than {CA_PEM_MAX_CHARS // 1024} KiB.")
+    if "PRIVATE KEY" in pem:
+        raise AddressError("That PEM holds a private key: upload only the CA's certificate (never a key).")
+    blocks = _PEM_CERTIFICATE.findall(pem)
+    if not blocks:
+        raise AddressError("The CA certificate must be PEM text (-----BEGIN CERTIFICATE----- ...).")
+    try:
+        ssl.create_default_context(cadata=pem)
+        ders = [base64.b64decode("".join(block.split()), validate=True) for block in blocks]
+    except (ssl.SSLError, ValueError) as e:
+        raise AddressError(f"The CA certificate can't be read ({getattr(e, 'reason', None) or e}).") from None
+    return [hashlib.sha256(der).hexdigest() for der in ders]
