@@ -38,7 +38,7 @@ def dicomweb_validate(attrs: dict[str, Any], instance: Destination | None) -> di
     """The validated fields of a ``dicomweb`` destination (created, updated, or turned into one)."""
     was_web = instance is not None and instance.is_dicomweb
     errors: dict[str, list[str]] = {}
-    url = attrs.get("url") if "url" in attrs else (instance.url if was_web and instance is not None else "")
+    url: str = attrs.get("url", "") if "url" in attrs else (instance.url if was_web and instance is not None else "")
     if not url:
         errors["url"] = ["This field is required for a DICOMweb destination (its DICOMweb base)."]
     if attrs.get("ae_title"):
@@ -84,7 +84,9 @@ def dicomweb_validate(attrs: dict[str, Any], instance: Destination | None) -> di
     if problems:
         errors["auth"] = problems
 
-    ca = attrs.get("ca_certificate") if "ca_certificate" in attrs else (instance.ca_certificate if was_web else "")
+    ca = attrs.get("ca_certificate", "") if "ca_certificate" in attrs else ""
+    if "ca_certificate" not in attrs and was_web and instance is not None:
+        ca = instance.ca_certificate
     if ca and url.startswith("http://"):
         if "ca_certificate" in attrs:
             errors["ca_certificate"] = ["A CA certificate is for https:// URLs."]

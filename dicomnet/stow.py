@@ -210,9 +210,9 @@ def parse_answer(status: int, body: Any, parts: Sequence[Part]) -> _Answer:
         decide(str(_value(item, REFERENCED_SOP_INSTANCE_UID)), code, "Success" if code == 0 else _reason(code))
     for item in _items(body, FAILED_SOP_SEQUENCE):
         reason = _value(item, FAILURE_REASON)
-        code = int(reason) if isinstance(reason, int) else None
-        text = _reason(code) if code is not None else f"Refused by the server ({status})"
-        decide(str(_value(item, REFERENCED_SOP_INSTANCE_UID)), code, text)
+        failure = int(reason) if isinstance(reason, int) else None
+        text = _reason(failure) if failure is not None else f"Refused by the server ({status})"
+        decide(str(_value(item, REFERENCED_SOP_INSTANCE_UID)), failure, text)
     if status == 409 and not decided:
         for part in parts:  # a conflict naming no instance: every instance of the request was refused
             decide(part.sop_instance_uid, None, "Refused by the server (409)")

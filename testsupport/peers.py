@@ -160,7 +160,11 @@ class Orthanc:
             found[instance["MainDicomTags"]["SOPInstanceUID"]] = syntax
         return found
 
-    def stop(self) -> None:
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM (or, ``kill``, SIGKILL: a crash, at once) and wait for it to end."""
+        if kill:
+            self.process.kill()
+            self.process.wait()
         stop(self.process, timeout=20)
 
     def start(self) -> None:

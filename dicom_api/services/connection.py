@@ -1,4 +1,4 @@
-"""Testing a destination with a C-ECHO, written to the audit trail.
+"""Testing a destination with a C-ECHO (a DICOMweb one with a QIDO-RS query), written to the audit trail.
 
 Here rather than in ``destinations`` so that the one edge between the two apps points
 ``dicom_api`` → ``destinations`` (README, "Layout").
@@ -20,6 +20,7 @@ from destinations.models import Destination
 from dicom_api.audit import audit_record
 from dicom_api.models import Action, Status, TransferLog
 from dicom_transfer.exceptions import ThrottledError
+from dicomnet import dicomweb
 from dicomnet.association import AssociationRequest
 from dicomnet.echoscu import EchoResult, echo
 
@@ -69,7 +70,13 @@ def destination_test_connection(
     Never raises for a failed echo; raises ``ThrottledError`` when this user's previous test, or too
     many tests of this process, are still running."""
     with _test_slot(getattr(user, "pk", None)):
-        result = echo(destination_association(destination), program=settings.ECHOSCU_PATH)
+        if destination.is_dicomweb:
+            # QIDO-RS {url}/studies?limit=1: reachability and our credentials, changing nothing.
+            from dicom_api.services.dicomweb import destination_target
+
+            result = dicomweb.probe(destination_target(destination))
+        else:
+            result = echo(destination_association(destination), program=settings.ECHOSCU_PATH)
     details: dict[str, object] = {
         "category": result.category.value,
         "message": result.message,

@@ -4,9 +4,9 @@
 to the destination's ``Sender``; every transport answers with the same ``dcmsend.SendReport``
 (per-file outcomes given to ``record`` as they are decided, counts given to ``progress``, which
 answers False to stop), so the ledger, the policy (``transfer_run.outcome_of``), progress and
-cancel are the same for all of them. Today there is one transport: DCMTK's dcmsend over one
-association (``send_dicom``); other transports (TLS, parallel associations, DICOMweb) are added
-here, chosen by ``sender_for``.
+cancel are the same for all of them. The transports: DCMTK's dcmsend over one association
+(``send_dicom``), and DICOMweb STOW-RS (``dicomweb.send_dicomweb``, a destination of kind
+``dicomweb``); others (TLS, parallel associations) are added here, chosen by ``sender_for``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from django.conf import settings
 
 from destinations.models import Destination
 from dicom_api.services.connection import destination_association
+from dicom_api.services.dicomweb import send_dicomweb
 from dicom_api.services.staging import StagingArea
 from dicomnet import dcmsend
 from dicomnet.echoscu import echo
@@ -41,6 +42,8 @@ class Sender(Protocol):
 
 def sender_for(destination: Destination) -> Sender:
     """The transport of ``destination``."""
+    if destination.is_dicomweb:
+        return send_dicomweb
     return send_dicom
 
 
