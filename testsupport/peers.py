@@ -198,15 +198,15 @@ def orthanc(
     tcp_nodelay: bool = True,
     dicomweb: bool = False,
     users: dict[str, str] | None = None,
-    tls: bool = False,
 ) -> Iterator[Orthanc]:
     """A real Orthanc (Debian package) with its own storage and configuration.
 
     ``modalities`` are the peers it may send to (``{"name": [ae, host, port]}``); ``tcp_nodelay``
     puts TCP_NODELAY=1 in its environment (DCMTK inside it leaves Nagle on otherwise).
     ``dicomweb`` loads its DICOMweb plugin (Debian ``orthanc-dicomweb``) at ``/dicom-web/``;
-    ``users`` (name → password) turns HTTP basic authentication on; ``tls`` serves HTTPS with a
-    certificate for 127.0.0.1 signed by a CA of its own (``Orthanc.ca_file``).
+    ``users`` (name → password) turns HTTP basic authentication on. (Its own HTTPS is not used:
+    Debian 12's Orthanc 1.10.1 crashes on the first HTTPS request; tests put ``proxy.tls_proxy``
+    in front of it instead.)
     """
     directory.mkdir(parents=True, exist_ok=True)
     dicom_port, http_port = free_port(), free_port()
@@ -215,9 +215,6 @@ def orthanc(
         if not DICOMWEB_PLUGIN.exists():
             raise FileNotFoundError(f"{DICOMWEB_PLUGIN} is missing: apt-get install orthanc-dicomweb (make setup-dev)")
         plugins.append(str(DICOMWEB_PLUGIN))
-    ca_file = server_pem = None
-    if tls:
-        ca_file, server_pem = _certificates(directory / "tls")
     config = {
         "Name": "test-orthanc",
         "StorageDirectory": str(directory / "storage"),
@@ -229,8 +226,7 @@ def orthanc(
         "RemoteAccessAllowed": False,
         "AuthenticationEnabled": bool(users),
         "RegisteredUsers": users or {},
-        "SslEnabled": tls,
-        **({"SslCertificate": str(server_pem)} if server_pem is not None else {}),
+        "SslEnabled": False,
         "Plugins": plugins,
         "DicomWeb": {"Enable": dicomweb, "Root": DICOMWEB_ROOT + "/"},
         "DicomModalities": modalities or {},
@@ -260,8 +256,6 @@ def orthanc(
         config_path=config_path,
         log_dir=log_dir,
         environment=environment,
-        scheme="https" if tls else "http",
-        ca_file=ca_file,
     )
     try:
         _wait_for_orthanc(pacs)
@@ -270,8 +264,8 @@ def orthanc(
         pacs.stop()
 
 
-def _certificates(directory: Path) -> tuple[Path, Path]:
-    """A CA, and a certificate for 127.0.0.1 it signed (with its key, in one PEM as Orthanc takes it)."""
+def certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA (its certificate), and a server certificate for 127.0.0.1 it signed, with its key."""
     directory.mkdir(parents=True, exist_ok=True)
     openssl = shutil.which("openssl") or "openssl"
     ca_key, ca_pem = directory / "ca.key", directory / "ca.pem"
@@ -335,9 +329,7 @@ def _certificates(directory: Path) -> tuple[Path, Path]:
         ],
         **quiet,
     )  # type: ignore[call-overload]
-    server_pem = directory / "server.pem"
-    server_pem.write_bytes(certificate.read_bytes() + key.read_bytes())
-    return ca_pem, server_pem
+    return ca_pem, certificate, key
 
 
 @contextlib.contextmanager
