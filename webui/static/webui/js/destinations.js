@@ -41,9 +41,13 @@ function row(destination) {
     "tr",
     { "data-destination": destination.name, class: destination.enabled ? "" : "disabled" },
     h("td", {}, h("strong", {}, destination.name)),
-    h("td", {}, h("code", {}, destination.ae_title)),
-    h("td", {}, destination.host),
-    h("td", { class: "num" }, String(destination.port)),
+    ...(destination.kind === "dicomweb"
+      ? [h("td", {}, "DICOMweb"), h("td", { colspan: "2" }, h("code", {}, destination.url))]
+      : [
+          h("td", {}, h("code", {}, destination.ae_title)),
+          h("td", {}, destination.host),
+          h("td", { class: "num" }, String(destination.port)),
+        ]),
     h("td", {}, destination.description || ""),
     h("td", { class: "enabled-cell" }, destination.enabled ? "Yes" : "No", unreachableNote(destination)),
     h("td", {}, h("div", { class: "test-cell" }, test, result)),
@@ -73,15 +77,65 @@ function openForm(destination, opener) {
   $("#destination-form-title").textContent = destination ? `Edit ${destination.name}` : "New destination";
   if (destination) {
     form.elements.name.value = destination.name;
-    form.elements.ae_title.value = destination.ae_title;
-    form.elements.host.value = destination.host;
-    form.elements.port.value = String(destination.port);
+    form.elements.kind.value = destination.kind || "dicom";
     form.elements.description.value = destination.description || "";
     form.elements.enabled.checked = destination.enabled;
+    if (destination.kind === "dicomweb") {
+      form.elements.url.value = destination.url;
+      form.elements.auth_type.value = destination.auth.type;
+      form.elements.username.value = destination.auth.username;
+    } else {
+      form.elements.ae_title.value = destination.ae_title;
+      form.elements.host.value = destination.host;
+      form.elements.port.value = String(destination.port);
+    }
   }
+  showKind(form);
   dialog.addEventListener("close", () => opener && opener.isConnected && opener.focus(), { once: true });
   dialog.showModal();
   form.elements.name.focus();
+}
+
+// The fields of the chosen kind (and of the chosen authentication) are shown; the others hidden.
+function showKind(form) {
+  const kind = form.elements.kind.value;
+  for (const part of $$("[data-kind]", form)) part.hidden = part.dataset.kind !== kind;
+  const auth = form.elements.auth_type.value;
+  for (const field of $$("[data-auth]", form)) field.hidden = !field.dataset.auth.split(" ").includes(auth);
+  $("#d-secret-label").textContent = auth === "bearer" ? "Token" : "Password";
+  const editing = state.editing && state.editing.kind === "dicomweb" ? state.editing : null;
+  const stored = editing && editing.auth.has_secret && editing.auth.type === auth;
+  setText($("#d-secret-hint"), stored ? "One is stored: leave empty to keep it." : "Never shown again once saved.");
+  const fingerprints = (editing && editing.ca_fingerprints) || [];
+  $("#d-ca-remove-field").hidden = !fingerprints.length;
+  setText(
+    $("#d-ca-hint"),
+    fingerprints.length
+      ? `Stored: SHA-256 ${fingerprints[0].slice(0, 16)}…. Leave empty to keep it.`
+      : "For https with a certificate the system does not trust.",
+  );
+}
+
+function dicomwebBody(form) {
+  const auth = { type: form.elements.auth_type.value };
+  if (auth.type === "basic") auth.username = form.elements.username.value;
+  const secret = form.elements.secret.value;
+  if (secret) auth[auth.type === "bearer" ? "token" : "password"] = secret;
+  const body = { kind: "dicomweb", url: form.elements.url.value, auth };
+  const ca = form.elements.ca_certificate.value.trim();
+  if (ca) body.ca_certificate = ca;
+  else if (form.elements.ca_remove.checked) body.ca_certificate = "";
+  return body;
+}
+
+// Nested errors ({auth: {type: [...]}}) are shown under their parent field.
+function flatErrors(body) {
+  const flat = {};
+  for (const [field, messages] of Object.entries(body || {})) {
+    flat[field] =
+      messages && typeof messages === "object" && !Array.isArray(messages) ? Object.values(messages).flat() : messages;
+  }
+  return flat;
 }
 
 async function save(event) {
@@ -89,15 +143,22 @@ async function save(event) {
   const form = $("#destination-form");
   clearErrors(form);
   const port = form.elements.port.value.trim();
-  const body = {
+  const common = {
     name: form.elements.name.value,
-    ae_title: form.elements.ae_title.value,
-    host: form.elements.host.value,
-    port: port === "" ? 104 : Number(port),
     description: form.elements.description.value,
     enabled: form.elements.enabled.checked,
   };
-  if (port !== "" && !Number.isInteger(body.port)) {
+  const web = form.elements.kind.value === "dicomweb";
+  const body = web
+    ? { ...common, ...dicomwebBody(form) }
+    : {
+        ...common,
+        kind: "dicom",
+        ae_title: form.elements.ae_title.value,
+        host: form.elements.host.value,
+        port: port === "" ? 104 : Number(port),
+      };
+  if (!web && port !== "" && !Number.isInteger(body.port)) {
     showErrors(form, { port: ["Give a whole number between 1 and 65535."] });
     return;
   }
@@ -105,7 +166,8 @@ async function save(event) {
   submit.disabled = true;
   try {
     if (state.editing) {
-      await api(`/api/destinations/${state.editing.id}/`, { method: "PUT", body });
+      // PATCH: a stored password, token or CA is kept unless a new one is given.
+      await api(`/api/destinations/${state.editing.id}/`, { method: web ? "PATCH" : "PUT", body });
     } else {
       await api("/api/destinations/", { method: "POST", body });
     }
@@ -113,7 +175,7 @@ async function save(event) {
     await loadAdminDestinations();
     state.onChange();
   } catch (error) {
-    if (error instanceof ApiError && error.status === 400) showErrors(form, error.body);
+    if (error instanceof ApiError && error.status === 400) showErrors(form, flatErrors(error.body));
     else showErrors(form, { non_field_errors: [error.message] });
   } finally {
     submit.disabled = false;
@@ -173,5 +235,8 @@ export function initDestinations(onChange) {
   state.onChange = onChange;
   $("#new-destination").addEventListener("click", (event) => openForm(null, event.currentTarget));
   $("#destination-form").addEventListener("submit", save);
+  const form = $("#destination-form");
+  form.elements.kind.addEventListener("change", () => showKind(form));
+  form.elements.auth_type.addEventListener("change", () => showKind(form));
   $("#destination-dialog [data-close]").addEventListener("click", () => $("#destination-dialog").close());
 }
