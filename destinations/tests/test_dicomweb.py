@@ -143,8 +143,22 @@ def test_turning_it_into_a_dicom_destination_needs_an_address_and_drops_the_secr
 def test_a_ca_certificate_is_write_only_and_answered_by_fingerprint(client_admin: APIClient, tmp_path: Path) -> None:
     key, pem = tmp_path / "ca.key", tmp_path / "ca.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(pem)]
-        + ["-days", "2", "-subj", "/CN=Hospital CA"],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(pem),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Hospital CA",
+        ],
         check=True,
         capture_output=True,
     )
