@@ -61,8 +61,10 @@ class DestinationTestConnectionView(APIView):
                 "than CONNECTION_TEST_RATE tests. Retry-After says when to try again.",
             ),
         },
-        description="C-ECHO the destination with DCMTK echoscu. A failed echo is still 200, with "
-        "`success: false` and a message saying what to check. Every test is written to the audit trail.",
+        description="C-ECHO the destination with DCMTK echoscu; a `dicomweb` destination is asked "
+        "`GET {url}/studies?limit=1` (QIDO-RS, which changes nothing) with its credentials. A failed test is "
+        "still 200, with `success: false` and a message saying what to check. Every test is written to the "
+        "audit trail.",
     )
     def post(self, request: Request, id: int) -> Response:
         destination = destination_get_visible(user=request.user, destination_id=id)
