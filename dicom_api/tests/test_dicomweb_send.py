@@ -8,6 +8,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from dicom_api.tests import test_transfers_worker as worker_tests
 from dicom_api.tests.test_transfers_worker import send, wait_for
 from testsupport.dicom_data import generate_series, import_files
 from testsupport.peers import DICOMWEB_PLUGIN, Orthanc, orthanc
+from testsupport.stow_server import stow_server
 from testsupport.workers import Workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -150,3 +152,28 @@ def test_orthanc_stopped_mid_transfer_then_started_again_the_transfer_resumes_wi
     # Every instance was acknowledged once over all attempts: the later ones sent only the rest.
     assert sum(a["acknowledged"] for a in attempts) == count
     assert log.instances_sent == count
+
+
+def test_a_server_asking_to_slow_down_is_tried_again_after_its_retry_after(
+    tmp_path: Path, user: User, client_user: APIClient, workers: Callable[..., Workers]
+) -> None:
+    series = generate_series(tmp_path / "a", 2)
+    session = import_files(user, series.files)
+    with stow_server(lambda parts: (429, {"Retry-After": "30"}, None)) as server:
+        target = Destination.objects.create(
+            name="busy", kind="dicomweb", url=server.url, ae_title="", host="127.0.0.1", port=server.port
+        )
+        workers(1)
+        (log_id,) = send(client_user, session, [series.series_instance_uid], [target])
+        deadline = time.monotonic() + 30
+        while not (log := TransferLog.objects.get(pk=log_id)).details.get("attempts"):
+            assert time.monotonic() < deadline, "no attempt"
+            time.sleep(0.1)
+        (transfer,) = client_user.get(f"/api/dicom/status/?ids={log_id}").json()["transfers"]
+    assert (log.status, log.attempt, len(server.requests)) == ("pending", 1, 1)
+    assert log.error_message.startswith("The server asks us to slow down (429).")
+    assert "trying again in 30 s" in log.error_message
+    waits = datetime.fromisoformat(transfer["next_attempt_at"]) - datetime.fromisoformat(
+        log.details["attempts"][0]["finished_at"]
+    )
+    assert 25 <= waits.total_seconds() <= 35  # the server's 30 s, not the tests' 0.5 s backoff
