@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from testsupport.dicom_data import write_series  # noqa: E402
-from testsupport.peers import orthanc  # noqa: E402
+from testsupport.dicom_data import write_series
+from testsupport.peers import orthanc
 
 CHILD = r"""
 import json, sys, time
