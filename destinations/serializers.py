@@ -144,11 +144,15 @@ def validated_tls(value: dict[str, Any] | None, instance: Destination | None) ->
             )
         return {**checked, "client_certificate": client.pem, "client_key": None}
     try:
-        client, key = certificates.read_client_identity(certificate_text, key_text, passphrase=passphrase)
+        client = certificates.read_certificates(certificate_text, what="client certificate")
     except certificates.CertificateError as e:
-        field = "client_certificate" if "client certificate" in str(e).split(":")[0] else "client_key"
-        raise _tls_problem(field, e) from None
-    return {**checked, "client_certificate": client.pem, "client_key": key}
+        raise _tls_problem("client_certificate", e) from None
+    try:
+        key = certificates.read_private_key(key_text, passphrase=passphrase)
+        certificates.check_key_matches(client.certificates[0], key)
+    except certificates.CertificateError as e:
+        raise _tls_problem("client_key", e) from None
+    return {**checked, "client_certificate": client.pem, "client_key": certificates.unencrypted_pem(key)}
 
 
 class DestinationSerializer(serializers.ModelSerializer[Destination]):

@@ -113,18 +113,11 @@ PrivateKey = (
 )
 
 
-def read_client_identity(
-    certificate_text: str, key_text: str, *, passphrase: str | None = None, now: datetime.datetime | None = None
-) -> tuple[Certificates, str]:
-    """The client certificate (the first of its PEM, then its chain) and its private key, checked to
-    belong together. Answers the certificates and the key as unencrypted PKCS#8 PEM."""
-    certificates = read_certificates(certificate_text, what="client certificate", now=now)
-    key = read_private_key(key_text, passphrase=passphrase)
-    check_key_matches(certificates.certificates[0], key)
-    pem = key.private_bytes(
+def unencrypted_pem(key: PrivateKey) -> str:
+    """The key as unencrypted PKCS#8 PEM (the form stored 0600 for DCMTK)."""
+    return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    return certificates, pem
 
 
 def read_private_key(text: str, *, passphrase: str | None = None) -> PrivateKey:

@@ -56,12 +56,12 @@ class Pki:
         key, certificate = self.directory / f"{name}.key", self.directory / f"{name}.pem"
         _openssl(
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-subj", f"/CN=Test CA {name}",
-            "-days", "30", "-out", str(certificate), cwd=self.directory,
+            "-days", "365", "-out", str(certificate), cwd=self.directory,
         )  # fmt: skip
         return Identity(certificate, key)
 
     def issue(
-        self, name: str, ca: Identity, *, san: str = f"IP:{LOOPBACK}", expired: bool = False, days: int = 30
+        self, name: str, ca: Identity, *, san: str = f"IP:{LOOPBACK}", expired: bool = False, days: int = 365
     ) -> Identity:
         """A certificate for ``san`` signed by ``ca``; ``expired``: valid only in January 2020
         (``openssl ca -startdate/-enddate``: OpenSSL 3.0's ``x509`` can't backdate)."""
