@@ -21,6 +21,7 @@ from testsupport.tls_peers import Identity, Pki, require
 pytestmark = pytest.mark.django_db
 
 URL = "/api/destinations/"
+DAMAGED = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
 VALID = {"name": "Remote PACS", "ae_title": "REMOTE", "host": "pacs.example.org", "port": 2762}
 
 
@@ -35,7 +36,17 @@ class Made:
         self.soon = pki.issue("soon", self.ca, san="DNS:soon.example", days=5)
         encrypted = directory / "client-encrypted.key"
         subprocess.run(
-            ["openssl", "pkey", "-in", str(self.client.key), "-aes256", "-passout", "pass:s3cret", "-out", str(encrypted)],
+            [
+                "openssl",
+                "pkey",
+                "-in",
+                str(self.client.key),
+                "-aes256",
+                "-passout",
+                "pass:s3cret",
+                "-out",
+                str(encrypted),
+            ],  # noqa: E501
             check=True,
             capture_output=True,
         )
@@ -101,9 +112,7 @@ def test_an_admin_sets_up_mutual_tls_and_the_key_is_stored_0600_never_answered(
 
 
 def test_without_a_client_certificate_there_is_no_key(client_admin: APIClient, made: Made) -> None:
-    response = client_admin.post(
-        URL, {**VALID, "tls": {"ca_certificates": made.ca.certificate_pem}}, format="json"
-    )
+    response = client_admin.post(URL, {**VALID, "tls": {"ca_certificates": made.ca.certificate_pem}}, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["tls"]["has_client_key"] is False
     assert response.json()["tls"]["profile"] == "bcp195-nd"  # DCMTK's default
@@ -113,7 +122,7 @@ def test_without_a_client_certificate_there_is_no_key(client_admin: APIClient, m
     ("changes", "field", "words"),
     [
         ({"ca_certificates": "hello"}, "ca_certificates", "is not a PEM certificate"),
-        ({"ca_certificates": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}, "ca_certificates", "damaged"),
+        ({"ca_certificates": DAMAGED}, "ca_certificates", "damaged"),
         ({"client_certificate": "not a cert"}, "client_certificate", "is not a PEM certificate"),
         ({"client_key": "not a key"}, "client_key", "is not a PEM private key"),
         ({"client_key": "CERT"}, "client_key", "is a certificate, not a private key"),
