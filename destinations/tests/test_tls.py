@@ -46,7 +46,7 @@ class Made:
                 "pass:s3cret",
                 "-out",
                 str(encrypted),
-            ],  # noqa: E501
+            ],
             check=True,
             capture_output=True,
         )
