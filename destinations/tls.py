@@ -21,7 +21,6 @@ from typing import Any
 from django.conf import settings
 
 from destinations.models import Destination
-from dicomnet.certificates import CertificateError, read_private_key
 from dicomnet.tls import Profile, TlsOptions
 
 logger = logging.getLogger(__name__)
@@ -107,9 +106,10 @@ def tls_options(destination: Destination, *, folder: Path) -> TlsOptions | None:
 
 def key_matches(destination: Destination, certificate_pem: str) -> str | None:
     """Why the stored key does not belong to ``certificate_pem`` (None: it does, or no key)."""
+    # Imported here: workers use this module, and cryptography costs them 0.5 s at start.
     from cryptography import x509
 
-    from dicomnet.certificates import check_key_matches
+    from dicomnet.certificates import CertificateError, check_key_matches, read_private_key
 
     pem = stored_key(destination)
     if pem is None:

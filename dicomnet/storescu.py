@@ -166,11 +166,14 @@ def send_files_tls(
     tick: float = 0.5,
     on_files: Callable[[list[FileOutcome]], None] | None = None,
     work_dir: Path | None = None,
+    check_timeout: float | None = None,
 ) -> SendReport:
     """Send ``files`` over TLS to the peer of ``request``; one association per run of files whose
     presentation contexts fit one (nearly always a single one). Before anything is sent, the
     server's certificate is checked (``tls.check_server``): a problem there fails the send with
-    ``Failure.TLS`` and a message for a person, and no file leaves."""
+    ``Failure.TLS`` and a message for a person, and no file leaves. ``check_timeout`` bounds that
+    check (default: the connect timeout): it runs before any progress call, so a caller with a
+    heartbeat keeps it short."""
     checked = request.checked()
     report = SendReport(total=len(files))
     started = time.monotonic()
@@ -179,7 +182,9 @@ def send_files_tls(
     except DcmtkNotFoundError as e:
         report.failure, report.detail = Failure.NOT_INSTALLED, str(e)
         return report
-    problem = check_server(host=checked.peer.host, port=checked.peer.port, tls=tls, timeout=checked.connect_timeout)
+    problem = check_server(
+        host=checked.peer.host, port=checked.peer.port, tls=tls, timeout=check_timeout or checked.connect_timeout
+    )
     if problem is not None:
         report.failure, report.detail = Failure.TLS, problem.message
         report.duration_s = time.monotonic() - started

@@ -199,9 +199,7 @@ def _handshake_failure(e: ssl.SSLError, tls: TlsOptions, where: str) -> TlsFailu
 def dcmtk_tls_failure(output: str, *, tls: TlsOptions, where: str) -> TlsFailure | None:
     """DCMTK's words for a TLS failure (``TLS error: ...``) as a message; None when it is none."""
     lowered = output.lower()
-    if "tls error" not in lowered and "ssl" not in lowered:
-        if not tls.mutual and "peer aborted association (or never connected)" in lowered:
-            return None  # may be anything; the pre-check would have seen a missing client certificate
+    if "tls error" not in lowered:
         return None
     if "certificate verify failed" in lowered:
         return TlsFailure(

@@ -71,6 +71,8 @@ def send_dicom_tls(
         tick=settings.TRANSFER_PROGRESS_INTERVAL,
         on_files=record,
         work_dir=staging.work,
+        # The certificate check runs before the first heartbeat: well inside TRANSFER_STALE_AFTER.
+        check_timeout=max(1.0, min(settings.DICOM_CONNECT_TIMEOUT, settings.TRANSFER_STALE_AFTER / 4)),
     )
 
 
