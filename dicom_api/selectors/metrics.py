@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from destinations.models import Destination
-from dicom_api.models import FINISHED_STATUSES, Action, Status, TransferLog, WorkerHeartbeat
+from dicom_api.models import FINISHED_STATUSES, Action, TransferLog, WorkerHeartbeat
+from dicom_api.selectors.dashboard import queue_now
 
 SEND_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
 QUEUE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -116,20 +117,11 @@ def metrics_figures() -> MetricsFigures:
     for name in Destination.objects.values_list("name", flat=True):
         of(name)  # every configured destination has its queue figures, 0 when nothing waits
     now = timezone.now()
-    active = (
-        sends.filter(status__in=(Status.PENDING, Status.SENDING))
-        .values("destination_name")
-        .annotate(
-            pending=Count("id", filter=Q(status=Status.PENDING)),
-            sending=Count("id", filter=Q(status=Status.SENDING)),
-            oldest=Min("timestamp", filter=Q(status=Status.PENDING)),
-        )
-    )
-    for row in active:
-        figures = of(row["destination_name"])
-        figures.pending, figures.sending = int(row["pending"]), int(row["sending"])
-        if row["oldest"] is not None:
-            figures.oldest_pending_seconds = max(0.0, (now - row["oldest"]).total_seconds())
+    for name, pending, sending, oldest in queue_now():
+        figures = of(name)
+        figures.pending, figures.sending = pending, sending
+        if oldest is not None:
+            figures.oldest_pending_seconds = max(0.0, (now - oldest).total_seconds())
     imports = {
         row["status"]: row
         for row in TransferLog.objects.filter(action=Action.IMPORT)
@@ -137,9 +129,7 @@ def metrics_figures() -> MetricsFigures:
         .values("status")
         .annotate(n=Count("id"), instances=Sum("instance_count"), bytes=Sum("byte_count"))
     }
-    alive = WorkerHeartbeat.objects.filter(
-        last_seen__gte=now - timedelta(seconds=settings.WORKER_STALE_AFTER)
-    ).count()
+    alive = WorkerHeartbeat.objects.filter(last_seen__gte=now - timedelta(seconds=settings.WORKER_STALE_AFTER)).count()
     return MetricsFigures(
         destinations=destinations,
         imports=ImportFigures(
@@ -149,4 +139,3 @@ def metrics_figures() -> MetricsFigures:
         ),
         workers_alive=alive,
     )
-

@@ -103,7 +103,7 @@ def claim(
         delivered = TransferInstance.objects.filter(transfer_id=log.pk, outcome__in=DELIVERED).count()
         now = timezone.now()
         # The first claim ends the transfer's wait in the queue (the metrics' and dashboard's).
-        first = {"started_at": now, "queue_seconds": (now - log.timestamp).total_seconds()} if log.started_at is None else {}
+        first = {} if log.started_at else {"started_at": now, "queue_seconds": (now - log.timestamp).total_seconds()}
         won = TransferLog.objects.filter(pk=log.pk, status=Status.PENDING).update(
             status=Status.SENDING,
             attempt=F("attempt") + 1,

@@ -72,5 +72,7 @@ class DatabaseCollector(Collector):
         for status in ("success", "failed"):
             imports.add_metric([status], figures.imports.imports.get(status, 0))
         yield imports
-        yield CounterMetricFamily(PREFIX + "imported_instances", "Instances stored by imports.", figures.imports.instances)
+        yield CounterMetricFamily(
+            PREFIX + "imported_instances", "Instances stored by imports.", value=figures.imports.instances
+        )
         yield CounterMetricFamily(PREFIX + "imported_bytes", "Bytes stored by imports.", figures.imports.bytes)

@@ -7,6 +7,7 @@ carries ids, and a name is one series however many transfers there are.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -40,9 +41,16 @@ def view_label(request: HttpRequest) -> str:
     return "unmatched"
 
 
+def _make_private() -> None:
+    """This process's files are for the service alone, whatever the umask it was started with."""
+    for path in settings.METRICS_DIR.glob(f"*_{os.getpid()}.db"):
+        path.chmod(0o600)
+
+
 class RequestMetricsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        self.private_pid = 0
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
@@ -51,4 +59,7 @@ class RequestMetricsMiddleware:
         REQUEST_DURATION.labels(view_label(request), method, str(response.status_code)).observe(
             time.perf_counter() - started
         )
+        if self.private_pid != os.getpid():  # once per process (a fork gets its own files)
+            _make_private()
+            self.private_pid = os.getpid()
         return response

@@ -16,7 +16,7 @@ from dicom_api.tests.transfers_helpers import make_transfer
 
 pytestmark = pytest.mark.django_db
 
-TOKEN = "s3cret-metrics-token"  # noqa: S105
+TOKEN = "s3cret-metrics-token"
 PATIENT = {"patient_name": "METRICS^SECRET^PATIENT", "patient_id": "PID-METRICS-77"}
 SERIES_UID = "1.2.826.0.1.3680043.8.498.777.1"
 
@@ -143,7 +143,8 @@ def test_a_configured_destination_with_nothing_queued_has_its_queue_at_zero(
 
 def test_request_latency_is_labelled_by_the_views_url_name_never_the_path(client: Client) -> None:
     def count(samples: dict[Any, float], view: str, status: str) -> float:
-        key = ("dicom_transfer_http_request_duration_seconds_count", (("method", "POST"), ("status", status), ("view", view)))
+        labels = (("method", "POST"), ("status", status), ("view", view))
+        key = ("dicom_transfer_http_request_duration_seconds_count", labels)
         return samples.get(key, 0.0)
 
     _, before = scrape(client)
@@ -155,3 +156,13 @@ def test_request_latency_is_labelled_by_the_views_url_name_never_the_path(client
     assert "987654" not in text
     assert "no/such" not in text
     assert 'view="unmatched"' in text
+
+
+def test_the_request_counts_of_this_process_are_in_a_private_file(client: Client, settings: Any) -> None:
+    import os
+
+    client.get("/api/health/")
+    files = list(settings.METRICS_DIR.glob(f"histogram_{os.getpid()}.db"))
+    assert files
+    assert files[0].stat().st_mode & 0o777 == 0o600
+    assert settings.METRICS_DIR.stat().st_mode & 0o777 == 0o700
