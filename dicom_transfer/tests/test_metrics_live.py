@@ -69,7 +69,8 @@ def servers(tmp_path: Path, transactional_db: None) -> Iterator[tuple[list[str],
 
 
 def call(url: str, *, token: str | None, body: dict[str, Any] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None)
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data)  # noqa: S310 - our test server
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     if body is not None:
@@ -162,8 +163,10 @@ def test_metrics_are_404_on_a_server_without_a_token(tmp_path: Path, transaction
     environment.pop("METRICS_TOKEN", None)
     port = free_port()
     web = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "dicom_transfer.wsgi:application"]
-        + ["--config", "python:dicom_transfer.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [
+            *(str(Path(sys.executable).parent / "gunicorn"), "dicom_transfer.wsgi:application"),
+            *("--config", "python:dicom_transfer.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "--workers", "1"),
+        ],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,
