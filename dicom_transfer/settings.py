@@ -290,6 +290,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "dicom_transfer.openapi.add_error_responses",
+        "dicom_transfer.openapi.add_metrics",
     ],
 }
 

@@ -1,11 +1,12 @@
-"""``GET /metrics``: 404 when ``METRICS_TOKEN`` is unset, 401 without the right bearer token."""
+"""``GET /metrics``: 404 when ``METRICS_TOKEN`` is unset, 401 without the right bearer token (both
+JSON in the API's error shape); documented in the OpenAPI schema by ``openapi.add_metrics``."""
 
 from __future__ import annotations
 
 import hmac
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -26,11 +27,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
     token = settings.METRICS_TOKEN
     if not token:
         # Off: as if there were no such page (a scanner learns nothing).
-        return HttpResponse("Not found.\n", status=404, content_type="text/plain; charset=utf-8")
+        return JsonResponse({"detail": "Not found."}, status=404)
     if not _authorized(request, token):
-        response = HttpResponse(
-            "A valid bearer token (METRICS_TOKEN) is required.\n", status=401, content_type="text/plain; charset=utf-8"
-        )
+        response = JsonResponse({"detail": "A valid bearer token (METRICS_TOKEN) is required."}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     registry = CollectorRegistry()

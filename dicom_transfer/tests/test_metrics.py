@@ -59,7 +59,11 @@ def test_metrics_refuse_a_missing_or_wrong_token(client: Client, header: str | N
 
 
 def test_metrics_count_transfers_instances_bytes_and_times_per_destination(client: Client, user: User) -> None:
-    def finished(name: str, status: Status, sent: int, size: int, send: float | None, wait: float) -> TransferLog:
+    def finished(
+        name: str, status: Status, sent: int, size: int, send: float | None, wait: float, hours_ago: float = 0
+    ) -> TransferLog:
+        """Finished ``hours_ago``: before the last hour, counted in the cached settled totals."""
+        done = timezone.now() - timedelta(hours=hours_ago)
         return make_transfer(
             user,
             status,
@@ -69,23 +73,36 @@ def test_metrics_count_transfers_instances_bytes_and_times_per_destination(clien
             byte_count=size,
             send_seconds=send,
             queue_seconds=wait,
-            completed_at=timezone.now(),
+            started_at=done - timedelta(seconds=send or 0),
+            completed_at=done,
             series_instance_uid=SERIES_UID,
             **PATIENT,
         )
 
-    finished("PACS A", Status.SUCCESS, 10, 5_000, 3.0, 0.2)
+    finished("PACS A", Status.SUCCESS, 10, 5_000, 3.0, 0.2, hours_ago=5)
     finished("PACS A", Status.SUCCESS, 10, 7_000, 40.0, 0.4)
-    finished("PACS A", Status.FAILED, 4, 2_000, 700.0, 20.0)
+    finished("PACS A", Status.FAILED, 4, 2_000, 700.0, 20.0, hours_ago=30)
     finished("Archive", Status.CANCELLED, 0, 0, None, 1.5)
     old = make_transfer(user, Status.PENDING, destination_name="Archive", **PATIENT)
     TransferLog.objects.filter(pk=old.pk).update(timestamp=timezone.now() - timedelta(seconds=120))
     make_transfer(user, Status.PENDING, destination_name="Archive")
-    make_transfer(user, Status.SENDING, destination_name="PACS A", queue_seconds=0.05)
-    TransferLog.objects.create(
-        action=Action.IMPORT, status=Status.SUCCESS, instance_count=12, byte_count=6_000, user=user, **PATIENT
+    make_transfer(
+        user,
+        Status.SENDING,
+        destination_name="PACS A",
+        queue_seconds=0.05,
+        started_at=timezone.now() - timedelta(hours=3),
     )
-    TransferLog.objects.create(action=Action.IMPORT, status=Status.FAILED, user=user)
+    TransferLog.objects.create(
+        action=Action.IMPORT,
+        status=Status.SUCCESS,
+        instance_count=12,
+        byte_count=6_000,
+        user=user,
+        completed_at=timezone.now() - timedelta(hours=4),
+        **PATIENT,
+    )
+    TransferLog.objects.create(action=Action.IMPORT, status=Status.FAILED, user=user, completed_at=timezone.now())
     now = timezone.now()
     WorkerHeartbeat.objects.create(worker_id="a", hostname="h1", pid=1, last_seen=now)
     WorkerHeartbeat.objects.create(worker_id="b", hostname="h2", pid=2, last_seen=now)
@@ -129,6 +146,16 @@ def test_metrics_count_transfers_instances_bytes_and_times_per_destination(clien
     assert value(samples, "dicom_transfer_imported_bytes_total") == 6_000
     for secret in (*PATIENT.values(), SERIES_UID, user.username):
         assert secret not in text
+
+    # Again, with the settled totals from the cache, and one more success since: counted once.
+    finished("PACS A", Status.SUCCESS, 10, 1_000, 2.0, 0.3)
+    _, again = scrape(client)
+    assert value(again, transfers, destination="PACS A", outcome="success") == 3
+    assert value(again, transfers, destination="PACS A", outcome="failed") == 1
+    assert value(again, "dicom_transfer_sent_bytes_total", destination="PACS A") == 15_000
+    assert value(again, send + "_count", destination="PACS A") == 4
+    assert value(again, wait + "_count", destination="PACS A") == 5
+    assert value(again, "dicom_transfer_imported_bytes_total") == 6_000
 
 
 def test_a_configured_destination_with_nothing_queued_has_its_queue_at_zero(

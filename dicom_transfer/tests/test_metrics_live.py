@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import access_token_for
@@ -37,6 +38,7 @@ PATIENT = "LIVE^METRICS^PATIENT"
 @pytest.fixture
 def servers(tmp_path: Path, transactional_db: None) -> Iterator[tuple[list[str], Workers]]:
     """Two web servers (one gunicorn each, so the test knows which answered) and two workers."""
+    cache.clear()  # settled totals another test left (the cache table is not flushed)
     pool = Workers(tmp_path, METRICS_TOKEN=TOKEN, SECRET_KEY=settings.SECRET_KEY)
     pool.environment.pop("DEBUG")  # as in production: the answer of a web process with DEBUG off
     pool.environment["ALLOWED_HOSTS"] = "127.0.0.1"
