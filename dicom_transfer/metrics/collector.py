@@ -69,8 +69,8 @@ class DatabaseCollector(Collector):
         workers.add_metric([], figures.workers_alive)
         yield workers
         imports = CounterMetricFamily(PREFIX + "imports", "Imports by outcome.", labels=["outcome"])
-        for status in ("success", "failed"):
-            imports.add_metric([status], figures.imports.imports.get(status, 0))
+        for outcome in ("success", "failed"):
+            imports.add_metric([outcome], figures.imports.imports.get(outcome, 0))
         yield imports
         yield CounterMetricFamily(
             PREFIX + "imported_instances", "Instances stored by imports.", value=figures.imports.instances
