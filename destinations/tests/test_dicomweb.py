@@ -179,3 +179,12 @@ def test_a_ca_certificate_is_write_only_and_answered_by_fingerprint(client_admin
 
 def test_only_admins_create_one(client_user: APIClient) -> None:
     assert create(client_user).status_code == 403
+
+
+def test_dicom_tls_is_not_for_a_dicomweb_destination(client_admin: APIClient) -> None:
+    response = create(
+        client_admin, tls={"ca_certificates": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"}
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"tls"}
+    assert not Destination.objects.exists()
