@@ -52,9 +52,8 @@ class Failure(enum.Enum):
     TLS = "tls"  # the server's certificate does not verify, or it refused our TLS handshake
     CANCELLED = "cancelled"
     # DICOMweb (dicomnet.stow): the server refused the whole request for a reason that will not
-    # change by itself (401, 403, 404, 413...), or its HTTPS certificate is not trusted.
+    # change by itself (401, 403, 404, 413...). (An untrusted HTTPS certificate is ``TLS``.)
     HTTP_REFUSED = "http_refused"
-    TLS_FAILED = "tls_failed"
     OTHER = "other"
 
     @property

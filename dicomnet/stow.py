@@ -265,7 +265,7 @@ _FAILURE_OF = {
     Problem.REFUSED: Failure.CONNECTION_REFUSED,
     Problem.UNREACHABLE: Failure.CONNECTION_REFUSED,
     Problem.HOST_NOT_FOUND: Failure.HOST_NOT_FOUND,
-    Problem.TLS: Failure.TLS_FAILED,
+    Problem.TLS: Failure.TLS,
     Problem.TIMEOUT: Failure.TIMEOUT,
     Problem.BROKEN: Failure.ABORTED,
 }
