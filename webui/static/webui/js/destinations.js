@@ -129,14 +129,11 @@ function dicomwebBody(form) {
   return body;
 }
 
-// Nested errors ({auth: {type: [...]}}) are shown under their parent field.
-function flatErrors(body) {
-  const flat = {};
-  for (const [field, messages] of Object.entries(body || {})) {
-    flat[field] =
-      messages && typeof messages === "object" && !Array.isArray(messages) ? Object.values(messages).flat() : messages;
-  }
-  return flat;
+// The auth's nested errors ({auth: {type: [...]}}) are shown under the authentication field.
+function flatAuthErrors(body) {
+  const auth = body && body.auth;
+  if (!auth || typeof auth !== "object" || Array.isArray(auth)) return body;
+  return { ...body, auth: Object.values(auth).flat() };
 }
 
 async function save(event) {
@@ -180,7 +177,7 @@ async function save(event) {
     await loadAdminDestinations();
     state.onChange();
   } catch (error) {
-    if (error instanceof ApiError && error.status === 400) showErrors(form, flatErrors(error.body));
+    if (error instanceof ApiError && error.status === 400) showErrors(form, flatAuthErrors(flatErrors(error.body)));
     else showErrors(form, { non_field_errors: [error.message] });
   } finally {
     submit.disabled = false;
