@@ -48,8 +48,10 @@ class Fingerprints:
         return cls(frozenset(inodes), frozenset(digests), marker.encode())
 
 
-def copies_of(fingerprints: Fingerprints, roots: Iterable[Path]) -> list[str]:
-    """Every file under ``roots`` that is a copy (or a link) of one of the fingerprinted files."""
+def copies_of(fingerprints: Fingerprints, roots: Iterable[Path], *, by_name: bool = True) -> list[str]:
+    """Every file under ``roots`` that is a copy (or a link) of one of the fingerprinted files;
+    ``by_name=False`` leaves the patient's name out (for a database: the audit trail names the
+    patient of every transfer on purpose)."""
     found = []
     for root in roots:
         for folder, _dirs, files in os.walk(root):
@@ -67,6 +69,6 @@ def copies_of(fingerprints: Fingerprints, roots: Iterable[Path]) -> list[str]:
                     continue
                 if hashlib.sha256(content).hexdigest() in fingerprints.digests:
                     found.append(f"{path} (a copy of an imported file)")
-                elif fingerprints.marker in content:
+                elif by_name and fingerprints.marker in content:
                     found.append(f"{path} (holds the patient's name)")
     return found
