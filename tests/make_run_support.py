@@ -116,8 +116,9 @@ def wait_for(condition: Callable[[], object], timeout: float, interval: float = 
 
 @contextlib.contextmanager
 def make_run(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterator[Running]:
-    """scripts/run.sh on a free port with an empty DATA_DIR, 2 workers and 1 web process; killed
-    (its whole process group) at the end if a test did not stop it."""
+    """scripts/run.sh on a free port with an empty DATA_DIR, 2 workers and 1 web process (unless
+    ``settings`` say otherwise: environment variables of the service); killed (its whole process
+    group) at the end if a test did not stop it."""
     from testsupport.peers import free_port
 
     data_dir = tmp_path_factory.mktemp("make-run") / "data"
@@ -137,8 +138,8 @@ def make_run(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Itera
         WORKER_HEARTBEAT_INTERVAL="0.5",
         ENV_FILE=str(data_dir.parent / "no.env"),
         TMPDIR=str(temp_dir),
-        **settings,
     )
+    environment.update(settings)
     with output.open("wb") as log:
         process = subprocess.Popen(
             ["scripts/run.sh"],
@@ -154,7 +155,7 @@ def make_run(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Itera
     try:
         wait_for(lambda: process.poll() is not None or run.health() == 200, timeout=120, interval=0.5)
         assert process.poll() is None, output.read_text()
-        wait_for(lambda: len(run.heartbeat_pids()) == 2, timeout=10)
+        wait_for(lambda: len(run.heartbeat_pids()) == int(environment["WORKERS"]), timeout=10)
         yield run
     finally:
         if process.poll() is None:
