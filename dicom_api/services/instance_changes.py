@@ -11,6 +11,7 @@ Changes are deterministic: a resumed or repeated transfer sends the same values.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -35,5 +36,20 @@ class InstanceChange(Protocol):
 
 
 def changes_for(*, log: TransferLog, destination: Destination) -> list[InstanceChange]:
-    """The changes of this transfer to this destination, in the order they apply."""
-    return []
+    """The changes of this transfer to this destination, in the order they apply: the values the
+    operator sent the series as (``reconciliation``), then the destination's de-identification."""
+    from django.conf import settings
+
+    from dicom_api.services.reconciliation import Reconciliation
+
+    changes: list[InstanceChange] = []
+    send_as = (log.details or {}).get("send_as")
+    if send_as and send_as.get("values"):
+        changes.append(
+            Reconciliation(
+                values=dict(send_as["values"]),
+                modifying_system=f"DICOM Transfer {settings.DICOM_CALLING_AE}",
+                when=datetime.fromisoformat(send_as["at"]) if send_as.get("at") else log.timestamp,
+            )
+        )
+    return changes
