@@ -31,6 +31,9 @@ class Destination(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     verify = models.CharField(max_length=20, choices=Verify.choices, default=Verify.NONE)
+    # null, or {"profile": "basic", "options": [...]}: instances sent here are de-identified
+    # (``destinations.validators.clean_deidentification``, ``dicom_api.services.deidentification``).
+    deidentification = models.JSONField(null=True, blank=True, default=None)
 
     reachable = models.BooleanField(default=True)
     unreachable_since = models.DateTimeField(null=True, blank=True)

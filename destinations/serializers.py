@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from destinations.models import Destination, Verify
-from destinations.validators import clean_ae_title, clean_host, validate_port
+from destinations.validators import clean_ae_title, clean_deidentification, clean_host, validate_port
 from dicom_api.models import ACTIVE_STATUSES, Action
 
 
@@ -61,6 +61,15 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
         help_text="After a successful send: `none`, or `c-find` (ask the destination, at IMAGE level, "
         "whether it holds every instance).",
     )
+    deidentification = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text='null (default: instances leave as they are), or {"profile": "basic", "options": [...]}: the '
+        "PS3.15 Basic Application Level Confidentiality Profile applied to every instance sent here, with options "
+        "among retain_longitudinal_modified_dates, retain_patient_characteristics, retain_device_identity, "
+        "clean_descriptors, allow_burned_in_annotation.",
+    )
     state = DestinationStateSerializer(source="*", read_only=True, help_text="As the workers last found it.")
     active_transfers = serializers.SerializerMethodField(
         help_text="Transfers to it that are pending or sending (everyone's): deleting it fails them."
@@ -77,6 +86,7 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
             "description",
             "enabled",
             "verify",
+            "deidentification",
             "state",
             "created_by",
             "created_at",
@@ -104,6 +114,9 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
 
     def validate_host(self, value: str) -> str:
         return str(_drf(clean_host, value))
+
+    def validate_deidentification(self, value: Any) -> dict[str, Any] | None:
+        return _drf(clean_deidentification, value)  # type: ignore[no-any-return]
 
     def validate_port(self, value: int) -> int:
         _drf(validate_port, value)

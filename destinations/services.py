@@ -14,7 +14,7 @@ from dicom_transfer.exceptions import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_FIELDS = ("name", "ae_title", "host", "port", "description", "enabled", "verify")
+EDITABLE_FIELDS = ("name", "ae_title", "host", "port", "description", "enabled", "verify", "deidentification")
 
 
 def _save(destination: Destination) -> None:

@@ -26,6 +26,7 @@ class Action(models.TextChoices):
     USER_UPDATE = "user_update", "User changed"
     PASSWORD_CHANGE = "password_change", "Password changed"
     PASSWORD_RESET = "password_reset", "Password reset"
+    PSEUDONYM_LOOKUP = "pseudonym_lookup", "Pseudonym looked up"  # an admin asked who a pseudonym is
 
 
 class Status(models.TextChoices):
@@ -234,3 +235,31 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"worker {self.worker_id}"
+
+
+class DeidentificationKey(models.Model):
+    """The installation's key for de-identification (one row): replacement UIDs, pseudonyms and
+    date shifts are keyed hashes with it, so they are the same on every worker and every send.
+    In the database, not in DATA_DIR, because workers on several machines share the database."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    key = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return "de-identification key"
+
+
+class PatientPseudonym(models.Model):
+    """Which patient a pseudonym sent to a de-identifying destination stands for (admins only)."""
+
+    pseudonym = models.CharField(max_length=64, unique=True)
+    patient_id = models.CharField(max_length=64, blank=True, default="")
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True, default="")
+    patient_name = models.CharField(max_length=324, blank=True, default="")
+    first_transfer = models.ForeignKey(TransferLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"pseudonym {self.pseudonym}"

@@ -38,7 +38,8 @@ class InstanceChange(Protocol):
 
 def changes_for(*, log: TransferLog, destination: Destination) -> list[InstanceChange]:
     """The changes of this transfer to this destination, in the order they apply: the values the
-    operator sent the series as (``reconciliation``), then the destination's de-identification."""
+    operator sent the series as (``reconciliation``), then the destination's de-identification as
+    it was when the transfer was queued (kept in the transfer: every attempt applies the same)."""
     from django.conf import settings
 
     from dicom_api.services.reconciliation import Reconciliation
@@ -51,6 +52,18 @@ def changes_for(*, log: TransferLog, destination: Destination) -> list[InstanceC
                 values=dict(send_as["values"]),
                 modifying_system=f"DICOM Transfer {settings.DICOM_CALLING_AE}",
                 when=datetime.fromisoformat(send_as["at"]) if send_as.get("at") else log.timestamp,
+            )
+        )
+    deidentification = (log.details or {}).get("deidentification")
+    if deidentification:
+        from dicom_api.services.deidentification import Deidentification
+        from dicom_api.services.pseudonyms import deidentification_key, pseudonym_recorder
+
+        changes.append(
+            Deidentification(
+                key=deidentification_key(),
+                options=frozenset(deidentification.get("options", [])),
+                on_pseudonym=pseudonym_recorder(log),
             )
         )
     return changes

@@ -161,6 +161,11 @@ def transfers_create(
                     "series_number": series[uid].series_number,
                     **request_details,
                     **({"send_as": send_as[uid]} if uid in send_as else {}),
+                    **(
+                        {"deidentification": destinations[pk].deidentification}
+                        if destinations[pk].deidentification
+                        else {}
+                    ),
                 },
                 **destination_snapshot(destinations[pk]),
             )
