@@ -78,6 +78,9 @@ function openForm(destination, opener) {
     form.elements.port.value = String(destination.port);
     form.elements.description.value = destination.description || "";
     form.elements.enabled.checked = destination.enabled;
+    const deid = destination.deidentification;
+    form.elements.deid_on.checked = Boolean(deid);
+    for (const box of $$('input[name="deid_option"]', form)) box.checked = Boolean(deid && deid.options.includes(box.value));
   }
   dialog.addEventListener("close", () => opener && opener.isConnected && opener.focus(), { once: true });
   dialog.showModal();
@@ -96,6 +99,9 @@ async function save(event) {
     port: port === "" ? 104 : Number(port),
     description: form.elements.description.value,
     enabled: form.elements.enabled.checked,
+    deidentification: form.elements.deid_on.checked
+      ? { profile: "basic", options: $$('input[name="deid_option"]:checked', form).map((box) => box.value) }
+      : null,
   };
   if (port !== "" && !Number.isInteger(body.port)) {
     showErrors(form, { port: ["Give a whole number between 1 and 65535."] });
@@ -105,7 +111,8 @@ async function save(event) {
   submit.disabled = true;
   try {
     if (state.editing) {
-      await api(`/api/destinations/${state.editing.id}/`, { method: "PUT", body });
+      // PATCH: settings the form does not show (set through the API) stay as they are.
+      await api(`/api/destinations/${state.editing.id}/`, { method: "PATCH", body });
     } else {
       await api("/api/destinations/", { method: "POST", body });
     }
