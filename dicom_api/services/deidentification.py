@@ -232,9 +232,15 @@ def _walk(dataset: Dataset, context: _Context) -> None:
         if tag.is_private:
             del dataset[tag]
             continue
-        if element.VR == "SQ" and action_of(tag) != "X":
-            for item in element.value or []:
-                _walk(item, context)
+        if element.VR == "SQ":
+            action = action_of(tag)
+            if action is None:  # not identifying itself: its items get the table
+                for item in element.value or []:
+                    _walk(item, context)
+            elif action == "X":
+                del dataset[tag]
+            else:  # D or Z (e.g. the Content Sequence of an SR, free text included): emptied
+                element.value = Sequence()
             continue
         _apply(dataset, element, context)
 
@@ -268,7 +274,7 @@ def _apply(dataset: Dataset, element: DataElement, context: _Context) -> None:
     if action == "X":
         del dataset[tag]
     elif action == "Z":
-        element.value = None if element.VR != "SQ" else Sequence()
+        element.value = None
     elif action == "U" and element.VR == "UI":
         values = element.value if element.VM > 1 else [element.value]
         new = [context.change.uid(str(v)) for v in values if v]
