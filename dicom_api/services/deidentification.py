@@ -234,7 +234,7 @@ def _walk(dataset: Dataset, context: _Context) -> None:
             continue
         if element.VR == "SQ":
             action = action_of(tag)
-            if action is None:  # not identifying itself: its items get the table
+            if action in (None, "U"):  # not identifying itself (U*: a reference): its items get the table
                 for item in element.value or []:
                     _walk(item, context)
             elif action == "X":
