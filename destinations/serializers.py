@@ -50,7 +50,7 @@ class AcceptedSopClassSerializer(serializers.Serializer[Any]):
 class AcceptedTransferSyntaxesSerializer(serializers.Serializer[Any]):
     probed_at = serializers.DateTimeField(allow_null=True, help_text="When the last successful probe ran.")
     message = serializers.CharField(help_text="Why the last probe failed (empty when it succeeded).")
-    sop_classes = AcceptedSopClassSerializer(many=True)
+    sop_classes = AcceptedSopClassSerializer(many=True, help_text="By name.")
 
 
 def _uid(value: str) -> dict[str, str]:
@@ -66,10 +66,13 @@ def accepted_syntaxes_view(record: dict[str, Any] | None) -> dict[str, Any] | No
     return {
         "probed_at": record.get("probed_at"),
         "message": record.get("message", ""),
-        "sop_classes": [
-            {**_uid(sop_class), "transfer_syntaxes": [_uid(syntax) for syntax in syntaxes]}
-            for sop_class, syntaxes in classes.items()
-        ],
+        "sop_classes": sorted(
+            (
+                {**_uid(sop_class), "transfer_syntaxes": [_uid(syntax) for syntax in syntaxes]}
+                for sop_class, syntaxes in classes.items()
+            ),
+            key=lambda entry: (entry["name"], entry["uid"]),
+        ),
     }
 
 

@@ -214,8 +214,8 @@ class TransferInstance(models.Model):
     reason = models.TextField(blank=True, default="")
     # Sent from a staged copy (issue 15): the stored syntax and the copy's when it was transcoded
     # (both blank when the stored file itself was sent), and what the send's changes did to it.
-    transcoded_from = models.CharField(max_length=64, blank=True, default="")
-    transcoded_to = models.CharField(max_length=64, blank=True, default="")
+    transcoded_from = models.CharField(max_length=64, blank=True, default="", db_default="")
+    transcoded_to = models.CharField(max_length=64, blank=True, default="", db_default="")
     changes = models.JSONField(null=True, blank=True)
 
     class Meta:

@@ -34,7 +34,8 @@ from dicomnet.transcode import LOSSY, UNCOMPRESSED
 EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
 # When the stored syntax is not accepted: what a copy is made in, in this order of preference.
 FALLBACKS = (EXPLICIT_LE, IMPLICIT_LE, "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.5")
-_NATIVE = frozenset(str(uid) for uid in UNCOMPRESSED) - {"1.2.840.10008.1.2.1.99"}  # DCMTK converts between these itself
+# DCMTK converts between these itself.
+_NATIVE = frozenset(str(uid) for uid in UNCOMPRESSED) - {"1.2.840.10008.1.2.1.99"}
 
 
 @dataclass(frozen=True)
