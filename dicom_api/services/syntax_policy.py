@@ -44,12 +44,13 @@ class Choice:
     required: bool = False  # the destination does not accept the stored syntax: no copy, no send
 
 
-def _accepts(accepted: dict[str, list[str]] | None, sop_class: str, syntax: str) -> bool | None:
-    """Whether the probe found ``syntax`` accepted for ``sop_class`` (None: not known)."""
+def _accepts(accepted: dict[str, list[str]] | None, sop_class: str, syntax: str, *, exact: bool = False) -> bool | None:
+    """Whether the probe found ``syntax`` accepted for ``sop_class`` (None: not known); an
+    uncompressed one is, unless ``exact``, when any uncompressed one is (dcmsend converts)."""
     if not accepted or sop_class not in accepted:
         return None
     syntaxes = accepted[sop_class]
-    if syntax in _NATIVE:
+    if syntax in _NATIVE and not exact:
         return any(s in _NATIVE for s in syntaxes)
     return syntax in syntaxes
 
@@ -60,7 +61,8 @@ def choice_for(
     stored_ok = _accepts(accepted, sop_class, stored) is not False
     wanted: str | None = None
     if policy == UNCOMPRESSED_POLICY and stored not in _NATIVE:
-        wanted = EXPLICIT_LE if _accepts(accepted, sop_class, EXPLICIT_LE) is not False else IMPLICIT_LE
+        exact = _accepts(accepted, sop_class, EXPLICIT_LE, exact=True) is not False
+        wanted = EXPLICIT_LE if exact or not _accepts(accepted, sop_class, IMPLICIT_LE, exact=True) else IMPLICIT_LE
     elif policy not in (AS_STORED, UNCOMPRESSED_POLICY) and policy != stored:
         wanted = policy if _accepts(accepted, sop_class, policy) is not False else None
     if wanted is not None and stored in LOSSY and not lossy_allowed:
@@ -70,7 +72,7 @@ def choice_for(
     if stored_ok:
         return Choice(None)
     for syntax in FALLBACKS:
-        if _accepts(accepted, sop_class, syntax):
+        if _accepts(accepted, sop_class, syntax, exact=True):
             return Choice(syntax, required=True)
     return Choice(None)  # it accepts nothing we can write: dcmsend will say so
 

@@ -73,7 +73,11 @@ def test_orthanc_accepting_only_uncompressed_receives_every_compressed_sample_de
     with orthanc(tmp_path / "orthanc", config={"AcceptedTransferSyntaxes": UNCOMPRESSED_ONLY}) as pacs:
         target = destination("orthanc-uncompressed", pacs.ae_title, pacs.dicom_port)
         workers(2)
-        ids = [i for session, uid in zip(sessions, series, strict=True) for i in send(client_user, session, [uid], [target])]
+        ids = [
+            i
+            for session, uid in zip(sessions, series, strict=True)
+            for i in send(client_user, session, [uid], [target])
+        ]
         logs = wait_for(ids, {"success", "failed"}, timeout=180)
         arrived = pacs.files()
     assert _digests(stored) == before  # the stored import is never changed
@@ -95,7 +99,9 @@ def test_orthanc_accepting_only_uncompressed_receives_every_compressed_sample_de
     assert transcoded.count() == len(samples) - len(UNDECODABLE)
     assert set(transcoded.values_list("transcoded_to", flat=True)) <= set(UNCOMPRESSED_ONLY)
     failed = [log for log in logs if log.status != "success"]
-    undecodable = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in samples if p.name in UNDECODABLE}
+    undecodable = {
+        str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in samples if p.name in UNDECODABLE
+    }
     messages = " ".join(log.error_message for log in failed)
     assert failed and all(uid in messages for uid in undecodable), messages
     for log in failed:
