@@ -35,6 +35,12 @@ class Destination(models.Model):
     # (``destinations.validators.clean_deidentification``, ``dicom_api.services.deidentification``).
     deidentification = models.JSONField(null=True, blank=True, default=None)
 
+    # What it is sent in (issue 15): "as-stored", "uncompressed", or a transfer syntax UID
+    # (``dicom_api.services.syntax_policy``); what its last probe found it accepts.
+    transfer_syntax_policy = models.CharField(max_length=64, default="as-stored")
+    lossy_allowed = models.BooleanField(default=False)
+    accepted_transfer_syntaxes = models.JSONField(null=True, blank=True)
+
     reachable = models.BooleanField(default=True)
     unreachable_since = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")

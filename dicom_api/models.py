@@ -191,7 +191,8 @@ class Delivery(models.TextChoices):
     ACKNOWLEDGED = "acknowledged", "Acknowledged (Success)"
     WARNING = "warning", "Acknowledged with a warning"
     REFUSED = "refused", "Refused by the destination"
-    UNSENDABLE = "unsendable", "Could not be sent (damaged file)"
+    UNSENDABLE = "unsendable", "Could not be sent (damaged file, or no copy the destination accepts could be made)"
+    HELD_BACK = "held_back", "Held back: a change of this send keeps it from this destination"
 
 
 DELIVERED = (Delivery.ACKNOWLEDGED, Delivery.WARNING)
@@ -212,6 +213,11 @@ class TransferInstance(models.Model):
     outcome = models.CharField(max_length=12, choices=Delivery.choices, default=Delivery.PENDING)
     dimse_status = models.PositiveIntegerField(null=True, blank=True)
     reason = models.TextField(blank=True, default="")
+    # Sent from a staged copy (issue 15): the stored syntax and the copy's when it was transcoded
+    # (both blank when the stored file itself was sent), and what the send's changes did to it.
+    transcoded_from = models.CharField(max_length=64, blank=True, default="", db_default="")
+    transcoded_to = models.CharField(max_length=64, blank=True, default="", db_default="")
+    changes = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["transfer", "position"]

@@ -237,8 +237,22 @@ class AlreadyDeliveredErrorSerializer(serializers.Serializer[Any]):
 class TransferInstanceSerializer(serializers.ModelSerializer[TransferInstance]):
     class Meta:
         model = TransferInstance
-        fields = ["sop_instance_uid", "outcome", "dimse_status", "reason"]
+        fields = [
+            "sop_instance_uid",
+            "outcome",
+            "dimse_status",
+            "reason",
+            "transcoded_from",
+            "transcoded_to",
+            "changes",
+        ]
         extra_kwargs = {
             "dimse_status": {"help_text": "The destination's DIMSE status of the C-STORE (null: not sent)."},
-            "reason": {"help_text": "The status's meaning, or DCMTK's reason for an unsendable file."},
+            "reason": {
+                "help_text": "The status's meaning, DCMTK's reason for an unsendable file, why no copy the destination "
+                "accepts could be made, or why a change of this send held it back."
+            },
+            "transcoded_from": {"help_text": "Sent as a copy transcoded from this transfer syntax UID (empty: not)."},
+            "transcoded_to": {"help_text": "... to this one (empty: sent in its stored syntax)."},
+            "changes": {"help_text": "What the send's changes (reconciliation, de-identification) did to it, or null."},
         }

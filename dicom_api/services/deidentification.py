@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -146,11 +147,21 @@ class Deidentification:
     name = "deidentification"
 
     def __init__(
-        self, *, key: bytes, options: frozenset[str], on_pseudonym: Callable[[Pseudonym], None] | None = None
+        self, *, key: bytes, options: frozenset[str], record: Callable[[list[Pseudonym]], None] | None = None
     ) -> None:
         self.key = key
         self.options = options
-        self.on_pseudonym = on_pseudonym
+        self.record = record
+        # Identities seen by ``apply`` (the staging thread), written by ``settle`` (the sender's).
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+        self._new: list[Pseudonym] = []
+
+    def settle(self) -> None:
+        with self._lock:
+            new, self._new = self._new, []
+        if new and self.record is not None:
+            self.record(new)
 
     def _digest(self, purpose: str, value: str) -> bytes:
         return hmac.new(self.key, f"{purpose}\x00{value}".encode(), hashlib.sha256).digest()
@@ -200,9 +211,12 @@ class Deidentification:
         meta = getattr(dataset, "file_meta", None)
         if meta is not None and "SOPInstanceUID" in dataset:
             meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-        if self.on_pseudonym is not None:
-            self.on_pseudonym(identity)
-        return {"profile": PROFILE, "options": sorted(self.options), "pseudonym": identity.pseudonym}
+        with self._lock:
+            if identity.pseudonym not in self._seen:
+                self._seen.add(identity.pseudonym)
+                self._new.append(identity)
+        # The transfer's ledger keeps this: not the pseudonym, which only admins may tie to a patient.
+        return {"profile": PROFILE, "options": sorted(self.options)}
 
 
 def _code(value: str, meaning: str) -> Dataset:

@@ -33,7 +33,13 @@ class InstanceChange(Protocol):
     @property
     def name(self) -> str: ...
 
-    def apply(self, dataset: Dataset) -> dict[str, Any] | None: ...
+    def apply(self, dataset: Dataset) -> dict[str, Any] | None:
+        """Change ``dataset`` in place (in the staging thread: no database here)."""
+        ...
+
+    def settle(self) -> None:
+        """Write what ``apply`` collected (called in the sender's thread after each chunk)."""
+        ...
 
 
 def changes_for(*, log: TransferLog, destination: Destination) -> list[InstanceChange]:
@@ -63,7 +69,7 @@ def changes_for(*, log: TransferLog, destination: Destination) -> list[InstanceC
             Deidentification(
                 key=deidentification_key(),
                 options=frozenset(deidentification.get("options", [])),
-                on_pseudonym=pseudonym_recorder(log),
+                record=pseudonym_recorder(log),
             )
         )
     return changes

@@ -23,24 +23,25 @@ def deidentification_key() -> bytes:
     return bytes(row.key)
 
 
-def pseudonym_recorder(log: TransferLog) -> Callable[[Pseudonym], None]:
-    """A callback that keeps each pseudonym of this transfer once (first transfer wins)."""
-    seen: set[str] = set()
+def pseudonym_recorder(log: TransferLog) -> Callable[[list[Pseudonym]], None]:
+    """Keep the pseudonyms of this transfer (the first transfer of a pseudonym stays its first)."""
 
-    def record(identity: Pseudonym) -> None:
-        if identity.pseudonym in seen:
-            return
-        seen.add(identity.pseudonym)
-        row, created = PatientPseudonym.objects.get_or_create(
-            pseudonym=identity.pseudonym,
-            defaults={
-                "patient_id": identity.patient_id,
-                "issuer_of_patient_id": identity.issuer_of_patient_id,
-                "patient_name": identity.patient_name,
-                "first_transfer_id": log.pk,
-            },
-        )
-        if not created:
-            row.save(update_fields=["last_used_at"])
+    def record(identities: list[Pseudonym]) -> None:
+        for identity in identities:
+            _keep(log, identity)
 
     return record
+
+
+def _keep(log: TransferLog, identity: Pseudonym) -> None:
+    row, created = PatientPseudonym.objects.get_or_create(
+        pseudonym=identity.pseudonym,
+        defaults={
+            "patient_id": identity.patient_id,
+            "issuer_of_patient_id": identity.issuer_of_patient_id,
+            "patient_name": identity.patient_name,
+            "first_transfer_id": log.pk,
+        },
+    )
+    if not created:
+        row.save(update_fields=["last_used_at"])

@@ -71,3 +71,6 @@ class Reconciliation:
             dataset.OriginalAttributesSequence = Sequence()
         dataset.OriginalAttributesSequence.append(item)
         return {"changed": sorted(changed)}
+
+    def settle(self) -> None:
+        """Nothing to write: the transfer already holds the values (``send_as``)."""

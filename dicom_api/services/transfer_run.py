@@ -20,7 +20,7 @@ from django.utils import timezone
 from destinations.models import Destination
 from dicom_api import stopping
 from dicom_api.models import Delivery, ImportSession, Status, TransferLog
-from dicom_api.services import reachability, senders, staging, verification
+from dicom_api.services import reachability, senders, staged_send, staging, verification
 from dicom_api.services import transfer_ledger as ledger
 from dicom_api.services import transfer_lifecycle as lifecycle
 from dicomnet import dcmsend
@@ -132,7 +132,22 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome | _Sent:
     try:
         with staging.staging_area(transfer_id=log.pk, token=claimed.token) as area:
             send = senders.sender_for(destination)
-            report = send(destination=destination, files=files, progress=progress, record=record, staging=area)
+            # Instances that must leave as staged copies (transcoded, changed): none, usually.
+            plan = staged_send.staging_plan(log=log, destination=destination, rows=rows, files=files)
+            if plan.items:
+                report = staged_send.send_staged(
+                    send=send,
+                    destination=destination,
+                    files=files,
+                    plan=plan,
+                    rows=rows,
+                    progress=progress,
+                    record=record,
+                    staging=area,
+                    tick=settings.TRANSFER_PROGRESS_INTERVAL,
+                )
+            else:
+                report = send(destination=destination, files=files, progress=progress, record=record, staging=area)
     except AddressError as e:
         return Outcome(
             Verdict.FAILED,
@@ -186,11 +201,17 @@ def outcome_of(log: TransferLog, report: dcmsend.SendReport | None, claimed: lif
                 for o in refused[:1000]
                 if o.status is not None
             ]
-    # A final outcome counts every instance not stored as failed; an attempt that will be followed
-    # by another, or was cancelled, counts only those refused or unsendable.
+        # A final outcome counts every instance not stored as failed; an attempt that will be followed
+        # by another, or was cancelled, counts only those refused or unsendable.
+        transcoded = ledger.ledger_transcoding(log.pk)
+        if transcoded:
+            details["transcoded"] = transcoded  # per (from, to) syntax; each instance's in the ledger
+    held_back = counts[Delivery.HELD_BACK]
+    if held_back:
+        details["held_back"] = held_back
     final = {
         "instances_sent": counts.delivered,
-        "instances_failed": log.instance_count - counts.delivered,
+        "instances_failed": log.instance_count - counts.delivered - held_back,
         "details": details,
     }
     interim = {**final, "instances_failed": counts[Delivery.REFUSED] + counts[Delivery.UNSENDABLE]}
@@ -257,17 +278,29 @@ def _whole_transfer(
     return replace(report, total=log.instance_count, acknowledged=counts.delivered, refused=counts[Delivery.REFUSED])
 
 
+_NO_COPY = ("Transcoding from", "A staged copy")  # staged_send's reasons
+
+
 def _unsendable_message(log: TransferLog, counts: ledger.LedgerCounts) -> str:
     count = counts[Delivery.UNSENDABLE]
     examples = ledger.ledger_examples(log.pk, Delivery.UNSENDABLE)
     named = "; ".join(f"{uid}: {reason}" for uid, reason in examples) + ("; ..." if count > len(examples) else "")
     refused = counts[Delivery.REFUSED]
+    no_copy = all(reason.startswith(_NO_COPY) for _, reason in examples)
+    why = (
+        f"no copy the destination accepts could be made ({named})"
+        if no_copy
+        else f"DCMTK could not read {'its file' if count == 1 else 'their files'} ({named})"
+    )
     return (
         f"{count} of {log.instance_count} instance{'s' if log.instance_count != 1 else ''} could not be sent: "
-        f"DCMTK could not read {'its file' if count == 1 else 'their files'} ({named}). "
-        f"{counts.delivered} were stored"
+        f"{why}. {counts.delivered} were stored"
         + (f", {refused} refused by the destination" if refused else "")
-        + f". Import {'it' if count == 1 else 'them'} again from the source, then send."
+        + (
+            ". Change the destination's transfer-syntax policy, or send them elsewhere."
+            if no_copy
+            else f". Import {'it' if count == 1 else 'them'} again from the source, then send."
+        )
     )
 
 

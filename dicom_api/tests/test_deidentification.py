@@ -232,8 +232,10 @@ def test_a_send_to_a_deidentifying_destination_keeps_the_profile_and_records_pse
     (change,) = changes_for(log=log, destination=destination)
     dataset = pydicom.dcmread(series.files[0])
     record = change.apply(dataset)
-    assert record is not None and record["pseudonym"] == dataset.PatientID
+    assert record == {"profile": "basic", "options": ["retain_patient_characteristics"]}
     pseudonym = dataset.PatientID
+    assert not PatientPseudonym.objects.exists()  # apply runs in the staging thread: no database
+    change.settle()
     row = PatientPseudonym.objects.get()
     assert (row.pseudonym, row.patient_id, row.patient_name) == (pseudonym, series.patient_id, "TEST^API")
     # Who it is: an admin may ask (audited); an operator and an auditor may not.

@@ -357,9 +357,11 @@ export async function testConnection(destination, button, result) {
     result.textContent = answer.success
       ? `Success (${answer.duration_ms} ms): ${answer.message}`
       : `Failed: ${answer.message}`;
+    return answer;
   } catch (error) {
     result.classList.add("failed");
     result.textContent = `Failed: ${error.message}`;
+    return null;
   } finally {
     button.disabled = false;
   }
