@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.uid import generate_uid
 from django.contrib.auth.models import User
+from pydicom.uid import generate_uid
 from rest_framework.test import APIClient
 
 from destinations.models import Destination
