@@ -228,7 +228,10 @@ def outcome_of(log: TransferLog, report: dcmsend.SendReport | None, claimed: lif
         message = _unsendable_message(log, counts)
         return Outcome(Verdict.FAILED, message, report=report, fields=final, reachable=bool(answered) or None)
     if went_through and not counts.to_send:
-        return Outcome(Verdict.SUCCESS, report=report, fields=final, reachable=bool(answered) or None)
+        # Held back by this send's changes (de-identification): the destination does not have the
+        # whole series, and the transfer says so and why.
+        message = _held_back_message(log, counts) if held_back else ""
+        return Outcome(Verdict.SUCCESS, message, report=report, fields=final, reachable=bool(answered) or None)
     failure = whole.failure or dcmsend.Failure.OTHER
     message = failure_message(whole, log)
     no_connection = failure is dcmsend.Failure.CONNECTION_REFUSED
@@ -281,6 +284,17 @@ def _whole_transfer(
 _NO_COPY = ("Transcoding from", "A staged copy")  # staged_send's reasons
 
 
+def _held_back_message(log: TransferLog, counts: ledger.LedgerCounts) -> str:
+    count = counts[Delivery.HELD_BACK]
+    examples = ledger.ledger_examples(log.pk, Delivery.HELD_BACK)
+    named = "; ".join(f"{uid}: {reason}" for uid, reason in examples) + ("; ..." if count > len(examples) else "")
+    return (
+        f"{count} of {log.instance_count} instance{'s' if log.instance_count != 1 else ''} "
+        f"{'was' if count == 1 else 'were'} held back and not sent to this destination ({named}); "
+        f"{counts.delivered} were stored."
+    )
+
+
 def _unsendable_message(log: TransferLog, counts: ledger.LedgerCounts) -> str:
     count = counts[Delivery.UNSENDABLE]
     examples = ledger.ledger_examples(log.pk, Delivery.UNSENDABLE)
@@ -313,7 +327,7 @@ def outcome_record(claimed: lifecycle.Claim, outcome: Outcome) -> None:
     elif outcome.reachable and not claimed.destination.reachable and log.destination_id is not None:
         reachability.mark_reachable(log.destination_id)
     if verdict is Verdict.SUCCESS:
-        won = lifecycle.finish(log.pk, token=token, status=Status.SUCCESS, message="", **outcome.fields)
+        won = lifecycle.finish(log.pk, token=token, status=Status.SUCCESS, message=outcome.message, **outcome.fields)
     elif verdict is Verdict.REQUEUE:
         won = lifecycle.requeue(log.pk, token=token, message=outcome.message, delay=outcome.delay, **outcome.fields)
     elif verdict is Verdict.FAILED:

@@ -133,6 +133,8 @@ def test_a_study_sent_twice_to_a_deidentifying_destination_arrives_the_same_and_
     assert len(once) == 5  # the screenshot was held back, with its reason
     held = TransferInstance.objects.get(transfer_id=logs[0].pk, sop_instance_uid=capture.SOPInstanceUID)
     assert (held.outcome, "Burned In Annotation" in held.reason) == (Delivery.HELD_BACK, True)
+    assert logs[0].error_message.startswith("1 of 4 instances was held back and not sent to this destination")
+    assert capture.SOPInstanceUID in logs[0].error_message and logs[1].error_message == ""
     # The same new UIDs, pseudonym and dates on both sends; one study.
     assert sorted(d.SOPInstanceUID for d in once) == sorted(d.SOPInstanceUID for d in twice)
     assert {d.StudyInstanceUID for d in once + twice} == {once[0].StudyInstanceUID} != {first.study_instance_uid}
