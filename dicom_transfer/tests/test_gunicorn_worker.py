@@ -3,6 +3,7 @@ in a real gunicorn: keep-alive, bodies in one piece or trickled, and when a requ
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +65,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
                 break
             except OSError:
                 time.sleep(0.2)
+        # The worker loads the application on its first request (Django, pydicom with numpy: a few
+        # seconds on a loaded machine); the tests' 5 s timeouts are for the behaviour under test.
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/", timeout=60).close()
         yield port
     finally:
         process.terminate()
