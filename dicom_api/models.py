@@ -152,6 +152,16 @@ class TransferLog(models.Model):
     # After a successful send to a destination that asks for it: {state, held, missing, message}
     # (``dicom_api.services.verification``).
     verification = models.JSONField(null=True, blank=True)
+    # Figures of the metrics and the dashboard (``dicom_api.selectors.metrics`` and ``.dashboard``),
+    # kept as columns so they are aggregated in the database. ``started_at``: the first claim;
+    # ``queue_seconds``: from the request to it; ``send_seconds``: from it to the final outcome
+    # (retries' waits included: how long the user waited for it to be done).
+    started_at = models.DateTimeField(null=True, blank=True)
+    queue_seconds = models.FloatField(null=True, blank=True)
+    send_seconds = models.FloatField(null=True, blank=True)
+    # The bytes the entry moved: of the instances the destination stored (send, as they were
+    # imported), or stored by the import (import).
+    byte_count = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-timestamp", "-id"]
@@ -167,6 +177,12 @@ class TransferLog(models.Model):
                 fields=["status", "heartbeat_at"],
                 name="log_active_idx",
                 condition=Q(status__in=["pending", "sending"]),
+            ),
+            # The dashboard's window and the metrics' totals: finished sends, by when they ended.
+            models.Index(
+                fields=["completed_at"],
+                name="log_send_completed_idx",
+                condition=Q(action="send"),
             ),
         ]
 

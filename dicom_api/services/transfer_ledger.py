@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Sum
 
 from dicom_api.models import DELIVERED, TO_SEND, Delivery, DicomInstance, ImportSession, TransferInstance, TransferLog
 from dicomnet.dcmsend import FileOutcome, is_success_or_warning
@@ -162,6 +162,18 @@ def _runs(ids: list[int], shortest: int = 8) -> tuple[list[tuple[int, int]], lis
 def ledger_counts(transfer_id: int) -> LedgerCounts:
     rows = TransferInstance.objects.filter(transfer_id=transfer_id).values("outcome").annotate(n=Count("id"))
     return LedgerCounts({row["outcome"]: row["n"] for row in rows.order_by()})
+
+
+def ledger_bytes_delivered(log: TransferLog) -> int:
+    """The bytes of the instances the destination stored, as they were imported (a staged copy
+    may differ after transcoding or de-identification)."""
+    if log.import_session_id is None:
+        return 0
+    delivered = TransferInstance.objects.filter(transfer_id=log.pk, outcome__in=DELIVERED).values("sop_instance_uid")
+    total = DicomInstance.objects.filter(
+        import_session_id=log.import_session_id, sop_instance_uid__in=delivered
+    ).aggregate(total=Sum("size_bytes"))["total"]
+    return int(total or 0)
 
 
 def ledger_examples(transfer_id: int, outcome: Delivery, limit: int = 5) -> list[tuple[str, str]]:

@@ -190,6 +190,7 @@ def outcome_of(log: TransferLog, report: dcmsend.SendReport | None, claimed: lif
     # by another, or was cancelled, counts only those refused or unsendable.
     final = {
         "instances_sent": counts.delivered,
+        "byte_count": ledger.ledger_bytes_delivered(log),
         "instances_failed": log.instance_count - counts.delivered,
         "details": details,
     }
@@ -279,12 +280,17 @@ def outcome_record(claimed: lifecycle.Claim, outcome: Outcome) -> None:
         reachability.mark_unreachable(log.destination_id, outcome.message)
     elif outcome.reachable and not claimed.destination.reachable and log.destination_id is not None:
         reachability.mark_reachable(log.destination_id)
+    started = log.started_at
     if verdict is Verdict.SUCCESS:
-        won = lifecycle.finish(log.pk, token=token, status=Status.SUCCESS, message="", **outcome.fields)
+        won = lifecycle.finish(
+            log.pk, token=token, status=Status.SUCCESS, message="", started_at=started, **outcome.fields
+        )
     elif verdict is Verdict.REQUEUE:
         won = lifecycle.requeue(log.pk, token=token, message=outcome.message, delay=outcome.delay, **outcome.fields)
     elif verdict is Verdict.FAILED:
-        won = lifecycle.finish(log.pk, token=token, status=Status.FAILED, message=outcome.message, **outcome.fields)
+        won = lifecycle.finish(
+            log.pk, token=token, status=Status.FAILED, message=outcome.message, started_at=started, **outcome.fields
+        )
     elif verdict is Verdict.RELEASE:
         won = lifecycle.release(log.pk, token=token, message=outcome.message, **outcome.fields)
     else:
