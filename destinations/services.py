@@ -23,8 +23,14 @@ EDITABLE_FIELDS = (
     "description",
     "enabled",
     "verify",
+    # issue 15: what instances are sent in
+    "transfer_syntax_policy",
+    "lossy_allowed",
+    # issue 16: de-identification on the way out
+    "deidentification",
+    # issue 17: DICOM TLS
     "tls",
-    # DICOMweb (kind "dicomweb"); the log lines below name fields, never their values.
+    # issue 18: DICOMweb (kind "dicomweb"); the log lines below name fields, never their values.
     "kind",
     "url",
     "auth_type",
@@ -32,6 +38,7 @@ EDITABLE_FIELDS = (
     "auth_secret",
     "ca_certificate",
 )
+_PEER_FIELDS = ("ae_title", "host", "port")  # another peer: what the last probe found no longer holds
 
 
 def _save(destination: Destination, tls: dict[str, Any] | None = None) -> None:
@@ -72,6 +79,8 @@ def destination_update(*, destination: Destination, **fields: Any) -> Destinatio
         raise TypeError(f"not destination fields: {sorted(unknown)}")
     tls = fields.pop("tls", None)
     names = sorted([*fields, *(["tls"] if tls is not None else [])])
+    if any(name in fields and fields[name] != getattr(destination, name) for name in _PEER_FIELDS):
+        destination.accepted_transfer_syntaxes = None
     for name, value in fields.items():
         setattr(destination, name, value)
     _save(destination, tls)

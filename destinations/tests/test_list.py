@@ -38,6 +38,10 @@ def test_it_lists_enabled_destinations_for_a_user_with_every_field(
         "updated_at",
         "verify",
         "tls",
+        "transfer_syntax_policy",
+        "lossy_allowed",
+        "accepted_transfer_syntaxes",
+        "deidentification",
         "state",
         "active_transfers",
         "kind",
@@ -45,6 +49,7 @@ def test_it_lists_enabled_destinations_for_a_user_with_every_field(
         "auth",
         "ca_fingerprints",
     }
+    assert item["deidentification"] is None
     assert (item["kind"], item["url"], item["ca_fingerprints"]) == ("dicom", "", [])
     assert item["auth"] == {"type": "none", "username": "", "has_secret": False}
     assert item["active_transfers"] == 0

@@ -183,3 +183,44 @@ def ledger_examples(transfer_id: int, outcome: Delivery, limit: int = 5) -> list
         .order_by("position")
         .values_list("sop_instance_uid", "reason")[:limit]
     )
+
+
+def ledger_staged(
+    rows: Sequence[LedgerRow], copies: Iterable[tuple[int, str, str, list[dict[str, object]] | None]]
+) -> None:
+    """Record what was sent from staged copies: ``(index, from, to, changes)`` of ``rows[index]``
+    (``from``/``to`` blank when only the header changed). One ``UPDATE`` per kind of transcoding."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, source, target, changes in copies:
+        groups[(source, target)].append(rows[index].id)
+        if changes:
+            TransferInstance.objects.filter(pk=rows[index].id).update(changes=changes)
+    for (source, target), ids in groups.items():
+        for start in range(0, len(ids), _BATCH):
+            TransferInstance.objects.filter(pk__in=ids[start : start + _BATCH]).update(
+                transcoded_from=source, transcoded_to=target
+            )
+
+
+def ledger_held_back(rows: Sequence[LedgerRow], held: Iterable[tuple[int, str]]) -> None:
+    """Instances a change of this send keeps from the destination, each with the reason."""
+    for index, reason in held:
+        TransferInstance.objects.filter(pk=rows[index].id).update(
+            outcome=Delivery.HELD_BACK.value, dimse_status=None, reason=reason[:1000]
+        )
+
+
+def ledger_transcoding(transfer_id: int) -> list[dict[str, object]]:
+    """How many instances of the transfer were sent transcoded, per (from, to) syntax."""
+    rows = (
+        TransferInstance.objects.filter(transfer_id=transfer_id)
+        .exclude(transcoded_to="")
+        .values("transcoded_from", "transcoded_to")
+        .annotate(n=Count("id"))
+        .order_by("transcoded_from", "transcoded_to")
+    )
+    return [
+        {"from": row["transcoded_from"], "to": row["transcoded_to"], "instances": row["n"]}
+        for row in rows
+        if row["transcoded_from"] != row["transcoded_to"]
+    ]

@@ -378,7 +378,7 @@ def test_an_admin_creates_fixes_tests_disables_and_deletes_a_destination(
         page.get_by_role("link", name="Destinations").click()
         page.get_by_role("button", name="New destination").click()
         dialog = page.locator("#destination-dialog")
-        dialog.get_by_label("Name").fill("Archive")
+        dialog.get_by_label("Name", exact=True).fill("Archive")
         dialog.get_by_label("AE title").fill("BAD\\AE-FAR-TOO-LONG")
         dialog.get_by_label("Host").fill(LOOPBACK)
         dialog.get_by_label("Port").fill(str(scp.port))

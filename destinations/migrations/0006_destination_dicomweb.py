@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('destinations', '0003_destination_tls'),
+        ('destinations', '0005_deidentification'),
     ]
 
     operations = [
