@@ -193,8 +193,9 @@ async function save(event) {
     } else {
       await api("/api/destinations/", { method: "POST", body });
     }
-    $("#destination-dialog").close();
+    // The table is fresh before the dialog closes: an Edit clicked next opens what was saved.
     await loadAdminDestinations();
+    $("#destination-dialog").close();
     state.onChange();
   } catch (error) {
     if (error instanceof ApiError && error.status === 400) showErrors(form, flatAuthErrors(flatErrors(error.body)));
