@@ -17,6 +17,9 @@ class SeriesSummarySerializer(serializers.Serializer):
     modality = serializers.CharField(allow_blank=True)
     instance_count = serializers.IntegerField()
     size_bytes = serializers.IntegerField()
+    series_date = serializers.DateField(allow_null=True)
+    series_time = serializers.TimeField(allow_null=True, format="%H:%M:%S")
+    body_part_examined = serializers.CharField(allow_blank=True)
 
 
 class StudySummarySerializer(serializers.Serializer):
@@ -24,12 +27,17 @@ class StudySummarySerializer(serializers.Serializer):
     study_date = serializers.DateField(allow_null=True)
     study_description = serializers.CharField(allow_blank=True)
     accession_number = serializers.CharField(allow_blank=True)
+    study_time = serializers.TimeField(allow_null=True, format="%H:%M:%S")
+    referring_physician_name = serializers.CharField(allow_blank=True)
+    institution_name = serializers.CharField(allow_blank=True)
     series = SeriesSummarySerializer(many=True)
 
 
 class PatientSummarySerializer(serializers.Serializer):
     patient_id = serializers.CharField(allow_blank=True)
     patient_name = serializers.CharField(allow_blank=True)
+    patient_birth_date = serializers.DateField(allow_null=True)
+    patient_sex = serializers.CharField(allow_blank=True)
     studies = StudySummarySerializer(many=True)
 
 
