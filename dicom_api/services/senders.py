@@ -1,0 +1,85 @@
+"""How the instances of one attempt leave: the transport of a destination.
+
+``transfer_run`` prepares what to send (the not yet acknowledged instances, as files) and hands it
+to the destination's ``Sender``; every transport answers with the same ``dcmsend.SendReport``
+(per-file outcomes given to ``record`` as they are decided, counts given to ``progress``, which
+answers False to stop), so the ledger, the policy (``transfer_run.outcome_of``), progress and
+cancel are the same for all of them. Today there is one transport: DCMTK's dcmsend over one
+association (``send_dicom``); other transports (TLS, parallel associations, DICOMweb) are added
+here, chosen by ``sender_for``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
+
+from django.conf import settings
+
+from destinations.models import Destination
+from dicom_api.services.connection import destination_association
+from dicom_api.services.staging import StagingArea
+from dicomnet import dcmsend
+from dicomnet.echoscu import echo
+
+FilesCallback = Callable[[list[dcmsend.FileOutcome]], None]
+
+
+class Sender(Protocol):
+    def __call__(
+        self,
+        *,
+        destination: Destination,
+        files: list[Path],
+        progress: dcmsend.ProgressCallback,
+        record: FilesCallback,
+        staging: StagingArea,
+    ) -> dcmsend.SendReport: ...
+
+
+def sender_for(destination: Destination) -> Sender:
+    """The transport of ``destination``."""
+    return send_dicom
+
+
+def send_dicom(
+    *,
+    destination: Destination,
+    files: list[Path],
+    progress: dcmsend.ProgressCallback,
+    record: FilesCallback,
+    staging: StagingArea,
+) -> dcmsend.SendReport:
+    """C-STORE with dcmsend over one association; when the association is rejected, a C-ECHO asks
+    the peer why (dcmsend does not print it)."""
+    request = destination_association(destination)
+    report = dcmsend.send_files(
+        files=files,
+        request=request,
+        program=settings.DCMSEND_PATH,
+        on_progress=progress,
+        tick=settings.TRANSFER_PROGRESS_INTERVAL,
+        on_files=record,
+        work_dir=staging.work,
+    )
+    if report.failure is dcmsend.Failure.ASSOCIATION_REJECTED:
+        # dcmsend does not say why (unless in debug mode, too verbose for big series): ask the
+        # peer once more with a C-ECHO, which reports the reason of the rejection.
+        # Short timeouts: this runs without a heartbeat, well inside TRANSFER_STALE_AFTER.
+        limit = max(1.0, min(settings.DICOM_ACSE_TIMEOUT, settings.TRANSFER_STALE_AFTER / 4))
+        diagnosis = echo(
+            replace(
+                request,
+                connect_timeout=min(settings.DICOM_CONNECT_TIMEOUT, limit),
+                acse_timeout=limit,
+                dimse_timeout=limit,
+            ),
+            program=settings.ECHOSCU_PATH,
+        )
+        if diagnosis.rejection is not None:
+            report.rejection, report.detail = diagnosis.rejection, diagnosis.message
+            if diagnosis.rejection.transient:
+                report.failure = dcmsend.Failure.PEER_BUSY
+    return report
