@@ -37,6 +37,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, p
 MAX_FRAME_BYTES = 256 * 1024 * 1024  # decoded; a whole-slide level beyond this is not previewed
 DEFAULT_SIZE = 128
 _DEFER_BYTES = 1024 * 1024  # larger values before the pixel data (overlays, private blobs) stay unread
+_UNDECODABLE = "it could not be decoded (damaged, or in an encoding no installed decoder reads)"
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420", "YBR_PARTIAL_422"}
 _MONOCHROME = {"MONOCHROME1", "MONOCHROME2"}
@@ -114,12 +115,12 @@ def _decode_frame(path: Path, header: Dataset, index: int | None) -> NDArray[Any
         # set, which is safe for these (a deflated one is bounded at import by
         # DICOM_MAX_INFLATED_HEADER_BYTES; others are refused when larger than a few frames).
         if not _is_deflated(header) and path.stat().st_size > 4 * frame_bytes + 16 * 1024 * 1024:
-            raise ImageUnreadable("its image could not be decoded") from first
+            raise ImageUnreadable(_UNDECODABLE) from first
         try:
             dataset = pydicom.dcmread(path, force=True)
             return pixel_array(dataset, index=index)
         except Exception as e:
-            raise ImageUnreadable("its image could not be decoded") from e
+            raise ImageUnreadable(_UNDECODABLE) from e
 
 
 def _is_deflated(header: Dataset) -> bool:

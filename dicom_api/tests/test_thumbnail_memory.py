@@ -34,18 +34,26 @@ SIDE = 512
 FRAMES = 2048  # 2048 × 512 × 512 × 2 bytes = 1 GiB natively
 PEAK_LIMIT_MB = 300
 
+# The peak is the kernel's high-water mark of this process' own memory (VmHWM). Not getrusage's
+# ru_maxrss: Linux carries the parent's peak across fork and exec into it, so a child of a large
+# pytest process would report pytest's memory.
 MEASURE = """
-import json, resource, sys
+import json, sys
 import django
 django.setup()
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 import dicom_api.thumbnails, dicom_api.views.imports  # everything the web process has loaded
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def kb(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+before = kb("VmHWM")
 client = APIClient()
 client.force_authenticate(User.objects.get(pk=int(sys.argv[1])))
 response = client.get(sys.argv[2], HTTP_HOST="localhost")
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = kb("VmHWM")
 print(json.dumps({"status": response.status_code, "bytes": len(response.content),
                   "type": response["Content-Type"], "before_kb": before, "peak_kb": peak,
                   "error": response.content[:300].decode("latin-1") if response.status_code != 200 else ""}))
