@@ -93,7 +93,15 @@ def import_summary(*, import_session: ImportSession) -> dict[str, Any]:
     for patient in patients.values():
         patient.update({name: _least(rows_of[id(patient)], name) for name in _PATIENT_FACTS})
     for study in studies.values():
-        study.update({name: _least(rows_of[id(study)], name) for name in _STUDY_FACTS})
+        rows = rows_of[id(study)]
+        study.update({name: _least(rows, name) for name in _STUDY_FACTS})
+        # Whatever order the database gave the series in: the same study answers the same values
+        # (the first series' value would depend on it).
+        dates = [row["g_study_date"] for row in rows if row["g_study_date"] is not None]
+        study["study_date"] = min(dates) if dates else None
+        for name in ("study_description", "accession_number"):
+            values = [row[f"g_{name}"] for row in rows if row[f"g_{name}"]]
+            study[name] = min(values) if values else ""
     for patient in patients.values():
         patient["studies"].sort(key=lambda s: (s["study_date"] is None, s["study_date"] or "", s["study_instance_uid"]))
         for study in patient["studies"]:

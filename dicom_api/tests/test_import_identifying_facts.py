@@ -104,3 +104,28 @@ def test_study_facts_gather_every_series_of_the_study(client_user: APIClient) ->
     first, second = study["series"]
     assert (first["body_part_examined"], first["series_date"]) == ("CHEST", None)
     assert (second["body_part_examined"], second["series_date"]) == ("", "2024-02-01")
+
+
+def test_a_study_answers_the_same_whatever_the_order_of_its_series(client_user: APIClient) -> None:
+    """The study's date, description and accession are the least non-empty of its series' values,
+    not those of whichever series the database lists first."""
+    files = {
+        f"{n}.dcm": instance(
+            series_instance_uid=f"1.2.3.4.{n}",
+            series_number=n,
+            StudyDescription=description,
+            AccessionNumber=accession,
+            StudyDate=date,
+        )
+        for n, description, accession, date in [
+            (1, "Thorax", "", "20240202"),
+            (2, "", "ACC-9", "20240201"),
+            (3, "Abdomen", "ACC-7", ""),
+        ]
+    }
+    (study,) = post(client_user, files)["patients"][0]["studies"]
+    assert (study["study_description"], study["accession_number"], study["study_date"]) == (
+        "Abdomen",
+        "ACC-7",
+        "2024-02-01",
+    )

@@ -59,6 +59,7 @@ def upload_fixture(folder: Path) -> list[Path]:
     alice = ct.files + mr.files + sr.files
     stamp(
         alice,
+        StudyDescription="Thorax",  # one for the whole study (the SR's own would hold "ct")
         PatientBirthDate="19610412",
         PatientSex="F",
         StudyTime="143005",
@@ -67,7 +68,7 @@ def upload_fixture(folder: Path) -> list[Path]:
     )
     stamp(ct.files, SeriesNumber="1", BodyPartExamined="CHEST", SeriesDate="20240131", SeriesTime="1431")
     bob = generate_series(folder / "bob", 2, patient_name="TREE^BOB", patient_id="PID-B", description="Abdomen CT")
-    stamp(bob.files, PatientBirthDate="19500101", PatientSex="M", SeriesNumber="1")
+    stamp(bob.files, StudyDescription="Belly", PatientBirthDate="19500101", PatientSex="M", SeriesNumber="1")
     return alice + bob.files
 
 
