@@ -4,6 +4,7 @@ import { api, ApiError, upload } from "./api.js";
 import { $, announce, formatBytes, h, personName, setText, show } from "./dom.js";
 import { loadRecentTransfers, trackTransfers } from "./transfers.js";
 import { confirmResend, unreachableNote } from "./delivery.js";
+import { prefillSendAs, resetSendAs, sendAsValues } from "./send-as.js";
 import { initTree, renderTree, selection, syncChecks } from "./tree.js";
 
 const state = {
@@ -206,6 +207,7 @@ export async function loadDestinations() {
           { for: id },
           h("strong", {}, destination.name),
           h("span", { class: "muted" }, ` ${destination.ae_title} @ ${destination.host}:${destination.port}`),
+          destination.deidentification ? h("span", { class: "badge" }, " de-identified") : null,
         ),
         button,
         result,
@@ -227,12 +229,20 @@ export async function testConnection(destination, button, result) {
     result.textContent = answer.success
       ? `Success (${answer.duration_ms} ms): ${answer.message}`
       : `Failed: ${answer.message}`;
+    return answer;
   } catch (error) {
     result.classList.add("failed");
     result.textContent = `Failed: ${error.message}`;
+    return null;
   } finally {
     button.disabled = false;
   }
+}
+
+// The tree's selection changed: "Send as" follows the chosen series, and so does the button.
+function selectionChanged() {
+  prefillSendAs(Array.from(state.selected).map((uid) => state.seriesByUid.get(uid)));
+  updateSendButton();
 }
 
 function updateSendButton() {
@@ -248,15 +258,16 @@ async function send(resend = false) {
   setText($("#send-error"), "");
   button.disabled = true;
   try {
-    const answer = await api("/api/dicom/send/", {
-      method: "POST",
-      body: {
-        import_id: state.importResult.import_id,
-        series_instance_uids: Array.from(state.selected),
-        destination_ids: Array.from(state.chosenDestinations),
-        resend,
-      },
-    });
+    const body = {
+      import_id: state.importResult.import_id,
+      series_instance_uids: Array.from(state.selected),
+      destination_ids: Array.from(state.chosenDestinations),
+      resend,
+    };
+    const patient = sendAsValues();
+    if (patient) body.patient = patient;
+    const answer = await api("/api/dicom/send/", { method: "POST", body });
+    resetSendAs();
     trackTransfers(answer.transfers);
     // The series are on their way: clear the choice, so a second click can't send them again.
     state.selected.clear();
@@ -278,7 +289,7 @@ async function send(resend = false) {
 // --- Wiring ----------------------------------------------------------------------------------
 
 export function initSend() {
-  initTree(updateSendButton);
+  initTree(selectionChanged);
   const zone = $("#dropzone");
   for (const name of ["dragenter", "dragover"]) {
     zone.addEventListener(name, (event) => {
