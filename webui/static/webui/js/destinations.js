@@ -193,7 +193,7 @@ async function save(event) {
     } else {
       await api("/api/destinations/", { method: "POST", body });
     }
-    // The table is fresh before the dialog closes: an Edit clicked next opens what was saved.
+    // The list is fresh before the dialog closes: an Edit clicked at once opens what was saved.
     await loadAdminDestinations();
     $("#destination-dialog").close();
     state.onChange();
