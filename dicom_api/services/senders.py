@@ -4,15 +4,17 @@
 to the destination's ``Sender``; every transport answers with the same ``dcmsend.SendReport``
 (per-file outcomes given to ``record`` as they are decided, counts given to ``progress``, which
 answers False to stop), so the ledger, the policy (``transfer_run.outcome_of``), progress and
-cancel are the same for all of them. Today there is one transport: DCMTK's dcmsend over one
-association (``send_dicom``); other transports (TLS, parallel associations, DICOMweb) are added
-here, chosen by ``sender_for``.
+cancel are the same for all of them. Transports: DCMTK's dcmsend over one association
+(``send_dicom``), or over several at once (``send_dicom_parallel``, when the claim took more than
+one association for the attempt: ``Destination.max_associations``); other transports (TLS,
+DICOMweb) are added here, chosen by ``sender_for``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -21,7 +23,8 @@ from django.conf import settings
 from destinations.models import Destination
 from dicom_api.services.connection import destination_association
 from dicom_api.services.staging import StagingArea
-from dicomnet import dcmsend
+from dicomnet import dcmsend, dcmsend_parallel
+from dicomnet.association import AssociationRequest
 from dicomnet.echoscu import echo
 
 FilesCallback = Callable[[list[dcmsend.FileOutcome]], None]
@@ -39,8 +42,10 @@ class Sender(Protocol):
     ) -> dcmsend.SendReport: ...
 
 
-def sender_for(destination: Destination) -> Sender:
-    """The transport of ``destination``."""
+def sender_for(destination: Destination, *, associations: int = 1) -> Sender:
+    """The transport of ``destination``, for an attempt that took ``associations`` at its claim."""
+    if associations > 1:
+        return partial(send_dicom_parallel, associations=associations)
     return send_dicom
 
 
@@ -55,14 +60,63 @@ def send_dicom(
     """C-STORE with dcmsend over one association; when the association is rejected, a C-ECHO asks
     the peer why (dcmsend does not print it)."""
     request = destination_association(destination)
+    return _one_association(
+        request, files, progress, record, work_dir=staging.work, tick=settings.TRANSFER_PROGRESS_INTERVAL
+    )
+
+
+# How often each association of a parallel send asks whether to go on: a cancel stops them all
+# within this (the caller's own progress, with the database, stays at TRANSFER_PROGRESS_INTERVAL).
+_SHARE_TICK = 0.1
+
+
+def send_dicom_parallel(
+    *,
+    destination: Destination,
+    files: list[Path],
+    progress: dcmsend.ProgressCallback,
+    record: FilesCallback,
+    staging: StagingArea,
+    associations: int,
+) -> dcmsend.SendReport:
+    """C-STORE with dcmsend over ``associations`` associations at once, each sending its share of
+    ``files`` (``dicomnet.dcmsend_parallel``): one report, outcomes by position in ``files``."""
+    request = destination_association(destination)
+    request.checked()  # an invalid address raises here, before any thread starts
+    tick = min(settings.TRANSFER_PROGRESS_INTERVAL, _SHARE_TICK)
+
+    def one(
+        share: Sequence[Path], on_progress: dcmsend.ProgressCallback, on_files: FilesCallback
+    ) -> dcmsend.SendReport:
+        return _one_association(request, share, on_progress, on_files, work_dir=staging.work, tick=tick)
+
+    return dcmsend_parallel.send_parallel(
+        files=files,
+        count=associations,
+        send=one,
+        on_progress=progress,
+        tick=settings.TRANSFER_PROGRESS_INTERVAL,
+        on_files=record,
+    )
+
+
+def _one_association(
+    request: AssociationRequest,
+    files: Sequence[Path],
+    progress: dcmsend.ProgressCallback,
+    record: FilesCallback,
+    *,
+    work_dir: Path,
+    tick: float,
+) -> dcmsend.SendReport:
     report = dcmsend.send_files(
         files=files,
         request=request,
         program=settings.DCMSEND_PATH,
         on_progress=progress,
-        tick=settings.TRANSFER_PROGRESS_INTERVAL,
+        tick=tick,
         on_files=record,
-        work_dir=staging.work,
+        work_dir=work_dir,
     )
     if report.failure is dcmsend.Failure.ASSOCIATION_REJECTED:
         # dcmsend does not say why (unless in debug mode, too verbose for big series): ask the

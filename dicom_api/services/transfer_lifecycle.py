@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from destinations.models import Destination
@@ -46,6 +46,7 @@ from dicom_api import queue
 from dicom_api.audit import destination_snapshot
 from dicom_api.models import ACTIVE_STATUSES, DELIVERED, Action, Status, TransferInstance, TransferLog
 from dicom_api.services import reachability
+from dicomnet.dcmsend_parallel import association_count
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,10 @@ def claim(
     """pending → sending, if the destination has a free association slot and is reachable (or this
     claim is its probe). None: not ours to run now.
 
+    ``max_per_destination`` counts associations: the claim takes up to the destination's
+    ``max_associations`` of the free ones (fewer for a short series), at least one, and records on
+    the row how many it took (``associations``), which later claims count.
+
     The row's destination snapshot is refreshed to the destination as it is now: that is the one
     this attempt contacts (an admin may have edited it since the request). What the ledger says
     was delivered already is this attempt's starting point (it sends only the rest).
@@ -90,9 +95,13 @@ def claim(
             return None
         if not destination.reachable:
             destination.refresh_from_db()  # this claim is the probe: with the next one scheduled
-        busy = TransferLog.objects.filter(
-            destination_id=destination.pk, status=Status.SENDING, heartbeat_at__gte=stale_before
-        ).count()
+        # The cap counts associations: a transfer sending over k of them holds k slots.
+        busy = (
+            TransferLog.objects.filter(
+                destination_id=destination.pk, status=Status.SENDING, heartbeat_at__gte=stale_before
+            ).aggregate(taken=Sum("associations"))["taken"]
+            or 0
+        )
         if busy >= max_per_destination:
             # Every slot of this destination is taken: look again later, the later the more
             # transfers wait for it (so a long queue does not turn into a busy poll of the database).
@@ -101,8 +110,15 @@ def claim(
             return None
         snapshot = {key: value for key, value in destination_snapshot(destination).items() if key != "destination"}
         delivered = TransferInstance.objects.filter(transfer_id=log.pk, outcome__in=DELIVERED).count()
+        # As many associations as the destination allows, the free slots give (at least one: it
+        # takes what is free rather than wait for all it wants) and the instances left are worth.
+        associations = association_count(
+            wanted=min(destination.max_associations, max_per_destination - busy),
+            to_send=log.instance_count - delivered,
+        )
         won = TransferLog.objects.filter(pk=log.pk, status=Status.PENDING).update(
             status=Status.SENDING,
+            associations=associations,
             attempt=F("attempt") + 1,
             heartbeat_at=timezone.now(),
             claim_token=token[:64],
