@@ -14,7 +14,10 @@ from dicom_transfer.exceptions import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_FIELDS = ("name", "ae_title", "host", "port", "description", "enabled", "verify")
+EDITABLE_FIELDS = (
+    *("name", "ae_title", "host", "port", "description", "enabled", "verify"),
+    "max_associations",  # parallel associations (issue 17)
+)
 
 
 def _save(destination: Destination) -> None:
