@@ -137,11 +137,13 @@ def orthanc(
     check_called_aet: bool = False,
     modalities: dict[str, list[object]] | None = None,
     tcp_nodelay: bool = True,
+    config: dict[str, object] | None = None,
 ) -> Iterator[Orthanc]:
     """A real Orthanc (Debian package) with its own storage and configuration.
 
     ``modalities`` are the peers it may send to (``{"name": [ae, host, port]}``); ``tcp_nodelay``
-    puts TCP_NODELAY=1 in its environment (DCMTK inside it leaves Nagle on otherwise).
+    puts TCP_NODELAY=1 in its environment (DCMTK inside it leaves Nagle on otherwise); ``config``
+    adds to or overrides its configuration (e.g. ``{"DicomThreadsCount": 8}``).
     """
     directory.mkdir(parents=True, exist_ok=True)
     dicom_port, http_port = free_port(), free_port()
@@ -166,6 +168,7 @@ def orthanc(
         "DicomAlwaysAllowEcho": True,
         "DicomAlwaysAllowFind": True,
         "SaveJobs": False,
+        **(config or {}),
     }
     config_path = directory / "orthanc.json"
     config_path.write_text(json.dumps(config))

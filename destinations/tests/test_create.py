@@ -288,3 +288,10 @@ def test_the_max_associations_error_names_the_cap(client_admin: APIClient, setti
             "(TRANSFER_MAX_CONCURRENT_PER_DESTINATION)."
         ]
     }
+
+
+def test_the_schema_documents_max_associations(client_admin: APIClient) -> None:
+    schema = client_admin.get("/api/schema/?format=json").json()
+    field = schema["components"]["schemas"]["Destination"]["properties"]["max_associations"]
+    assert (field["type"], field["default"], field["minimum"]) == ("integer", 1, 1)
+    assert "TRANSFER_MAX_CONCURRENT_PER_DESTINATION" in field["description"]
