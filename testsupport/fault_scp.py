@@ -80,12 +80,19 @@ class FaultSCP:
 
 @contextlib.contextmanager
 def fault_scp(
-    ae_title: str = "FAULTY", *, require_called_aet: bool = True, port: int | None = None, **behaviour: object
+    ae_title: str = "FAULTY",
+    *,
+    require_called_aet: bool = True,
+    port: int | None = None,
+    maximum_associations: int = 10,
+    **behaviour: object,
 ) -> Iterator[FaultSCP]:
+    """``maximum_associations``: more at once are rejected as transient (local limit exceeded)."""
     port = port or free_port()
     scp = FaultSCP(port=port, ae_title=ae_title, **behaviour)  # type: ignore[arg-type]
     ae = AE(ae_title=ae_title)
     ae.require_called_aet = require_called_aet
+    ae.maximum_associations = maximum_associations
     ae.maximum_pdu_size = 0
     ae.acse_timeout = 30
     ae.dimse_timeout = 120
