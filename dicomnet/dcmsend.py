@@ -49,6 +49,7 @@ class Failure(enum.Enum):
     INSTANCES_REFUSED = "instances_refused"
     UNSENDABLE = "unsendable"  # DCMTK could not read some files; the others were sent
     NOT_INSTALLED = "not_installed"
+    TLS = "tls"  # the server's certificate does not verify, or it refused our TLS handshake
     CANCELLED = "cancelled"
     OTHER = "other"
 

@@ -64,6 +64,7 @@ def shards(sizes: Sequence[int], count: int) -> list[list[int]]:
 _PRECEDENCE = [
     Failure.CANCELLED,
     Failure.NOT_INSTALLED,
+    Failure.TLS,
     Failure.HOST_NOT_FOUND,
     Failure.ASSOCIATION_REJECTED,
     Failure.NO_PRESENTATION_CONTEXT,
@@ -189,12 +190,17 @@ def merge(reports: Sequence[SendReport], *, total: int) -> SendReport:
             f"associations and rejected the others ({rejected[0].detail}); lower its max_associations"
         )
     elif failed:
-        worst = min(failed, key=lambda report: _PRECEDENCE.index(report.failure))  # type: ignore[arg-type]
+        worst = min(failed, key=_rank)
         merged.failure, merged.rejection = worst.failure, worst.rejection
         merged.detail = worst.detail
         if len(reports) > 1:
             merged.detail = f"{len(failed)} of {len(reports)} associations: {worst.detail}"
     return merged
+
+
+def _rank(report: SendReport) -> int:
+    """Where ``report``'s failure stands in ``_PRECEDENCE`` (one not listed: after them all)."""
+    return _PRECEDENCE.index(report.failure) if report.failure in _PRECEDENCE else len(_PRECEDENCE)
 
 
 def _size(path: Path) -> int:

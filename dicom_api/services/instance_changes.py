@@ -29,7 +29,8 @@ class HeldBack(Exception):
 
 
 class InstanceChange(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def apply(self, dataset: Dataset) -> dict[str, Any] | None: ...
 

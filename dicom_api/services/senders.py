@@ -4,10 +4,11 @@
 to the destination's ``Sender``; every transport answers with the same ``dcmsend.SendReport``
 (per-file outcomes given to ``record`` as they are decided, counts given to ``progress``, which
 answers False to stop), so the ledger, the policy (``transfer_run.outcome_of``), progress and
-cancel are the same for all of them. Transports: DCMTK's dcmsend over one association
-(``send_dicom``), or over several at once (``send_dicom_parallel``, when the claim took more than
-one association for the attempt: ``Destination.max_associations``); other transports (TLS,
-DICOMweb) are added here, chosen by ``sender_for``.
+cancel are the same for all of them: DCMTK's dcmsend over one association (``send_dicom``),
+storescu over DICOM TLS (``send_dicom_tls``), and either over several associations at once
+(``send_parallel_associations``, when the claim took more than one for the attempt:
+``Destination.max_associations``); other transports (DICOMweb) are added here, chosen by
+``sender_for``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Protocol
 
 from django.conf import settings
 
+from destinations import tls as tls_files
 from destinations.models import Destination
 from dicom_api.services.connection import destination_association
 from dicom_api.services.staging import StagingArea
-from dicomnet import dcmsend, dcmsend_parallel
+from dicomnet import dcmsend, dcmsend_parallel, storescu
 from dicomnet.association import AssociationRequest
 from dicomnet.echoscu import echo
 
@@ -43,10 +45,42 @@ class Sender(Protocol):
 
 
 def sender_for(destination: Destination, *, associations: int = 1) -> Sender:
-    """The transport of ``destination``, for an attempt that took ``associations`` at its claim."""
+    """The transport of ``destination`` (storescu over TLS for a TLS destination, else dcmsend),
+    for an attempt that took ``associations`` at its claim."""
     if associations > 1:
-        return partial(send_dicom_parallel, associations=associations)
+        return partial(send_parallel_associations, associations=associations)
+    if destination.tls_profile:
+        return send_dicom_tls
     return send_dicom
+
+
+def send_dicom_tls(
+    *,
+    destination: Destination,
+    files: list[Path],
+    progress: dcmsend.ProgressCallback,
+    record: FilesCallback,
+    staging: StagingArea,
+) -> dcmsend.SendReport:
+    """C-STORE over DICOM TLS with storescu (dcmsend 3.6.7 has none), each file proposed in its own
+    transfer syntax; the certificates are written into the attempt's staging folder."""
+    try:
+        options = tls_files.tls_options(destination, folder=staging.work)
+    except tls_files.MissingKeyError as e:
+        return dcmsend.SendReport(total=len(files), failure=dcmsend.Failure.TLS, detail=str(e))
+    assert options is not None
+    return storescu.send_files_tls(
+        files=files,
+        request=destination_association(destination),
+        tls=options,
+        program=settings.STORESCU_PATH,
+        on_progress=progress,
+        tick=settings.TRANSFER_PROGRESS_INTERVAL,
+        on_files=record,
+        work_dir=staging.work,
+        # The certificate check runs before the first heartbeat: well inside TRANSFER_STALE_AFTER.
+        check_timeout=max(1.0, min(settings.DICOM_CONNECT_TIMEOUT, settings.TRANSFER_STALE_AFTER / 4)),
+    )
 
 
 def send_dicom(
@@ -70,7 +104,7 @@ def send_dicom(
 _SHARE_TICK = 0.1
 
 
-def send_dicom_parallel(
+def send_parallel_associations(
     *,
     destination: Destination,
     files: list[Path],
@@ -79,16 +113,41 @@ def send_dicom_parallel(
     staging: StagingArea,
     associations: int,
 ) -> dcmsend.SendReport:
-    """C-STORE with dcmsend over ``associations`` associations at once, each sending its share of
-    ``files`` (``dicomnet.dcmsend_parallel``): one report, outcomes by position in ``files``."""
+    """C-STORE over ``associations`` associations at once, each sending its share of ``files``
+    (``dicomnet.dcmsend_parallel``) with the destination's own transport (dcmsend, or storescu
+    over TLS): one report, outcomes by position in ``files``."""
     request = destination_association(destination)
     request.checked()  # an invalid address raises here, before any thread starts
     tick = min(settings.TRANSFER_PROGRESS_INTERVAL, _SHARE_TICK)
+    one: dcmsend_parallel.OneSend
+    if destination.tls_profile:
+        try:
+            # Written once into the staging folder; every association reads the same files.
+            options = tls_files.tls_options(destination, folder=staging.work)
+        except tls_files.MissingKeyError as e:
+            return dcmsend.SendReport(total=len(files), failure=dcmsend.Failure.TLS, detail=str(e))
+        assert options is not None
 
-    def one(
-        share: Sequence[Path], on_progress: dcmsend.ProgressCallback, on_files: FilesCallback
-    ) -> dcmsend.SendReport:
-        return _one_association(request, share, on_progress, on_files, work_dir=staging.work, tick=tick)
+        def one(
+            share: Sequence[Path], on_progress: dcmsend.ProgressCallback, on_files: FilesCallback
+        ) -> dcmsend.SendReport:
+            return storescu.send_files_tls(
+                files=share,
+                request=request,
+                tls=options,
+                program=settings.STORESCU_PATH,
+                on_progress=on_progress,
+                tick=tick,
+                on_files=on_files,
+                work_dir=staging.work,
+                check_timeout=max(1.0, min(settings.DICOM_CONNECT_TIMEOUT, settings.TRANSFER_STALE_AFTER / 4)),
+            )
+    else:
+
+        def one(
+            share: Sequence[Path], on_progress: dcmsend.ProgressCallback, on_files: FilesCallback
+        ) -> dcmsend.SendReport:
+            return _one_association(request, share, on_progress, on_files, work_dir=staging.work, tick=tick)
 
     return dcmsend_parallel.send_parallel(
         files=files,

@@ -338,6 +338,8 @@ def failure_message(report: dcmsend.SendReport, log: TransferLog) -> str:
             f"The destination rejected the association: check that the destination knows our AE title "
             f"{settings.DICOM_CALLING_AE!r} and that its AE title is {ae!r}."
         )
+    if failure is dcmsend.Failure.TLS:
+        return f"{report.detail} {sent}"
     if failure is dcmsend.Failure.PEER_BUSY:
         return f"The destination is busy and refused the association for now ({report.detail}). {sent}"
     if failure is dcmsend.Failure.TIMEOUT:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('destinations', '0002_destination_state_and_verify'),
+        ('destinations', '0003_destination_tls'),
     ]
 
     operations = [
