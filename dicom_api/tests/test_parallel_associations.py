@@ -23,6 +23,12 @@ from testsupport.workers import Workers
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 PATIENT = "PARALLEL^TEST^PATIENT"
+# The peer counts an association open until it notices the connection closed. With the fast
+# timeouts of the other worker tests, a peer slowed by a loaded machine (it runs in this process)
+# makes a send time out, the next attempt opens new associations while the peer still counts
+# the old ones, and a transfer may be recovered from a worker that is merely slow: both are
+# what they should be, but they blur the count of simultaneous associations this file measures.
+SLOW_PEER_TIMEOUTS = {"DICOM_ACSE_TIMEOUT": "30", "DICOM_DIMSE_TIMEOUT": "30", "TRANSFER_STALE_AFTER": "30"}
 
 
 @pytest.fixture
@@ -76,7 +82,7 @@ def test_an_aborted_association_resumes_alone_and_every_instance_arrives_exactly
     # abort comes before the instance in flight is stored, as a real peer's crash would.
     with fault_scp(delay=0.01, abort_after=30, abort_limit=1) as peer:
         target = parallel_destination(peer.port, 4)
-        workers(1, TRANSFER_MAX_CONCURRENT_PER_DESTINATION="4")
+        workers(1, TRANSFER_MAX_CONCURRENT_PER_DESTINATION="4", **SLOW_PEER_TIMEOUTS)
         (log,) = wait_for(send(client_user, session, [series.series_instance_uid], target), {"success", "failed"})
         arrivals = Counter(sop for sop, _ in peer.arrivals)
         assert peer.max_concurrent == 4
@@ -104,7 +110,7 @@ def test_the_per_destination_cap_counts_associations(
     session = import_files(user, [f for s in sources for f in s.files])
     with fault_scp(delay=0.03) as peer:
         target = parallel_destination(peer.port, 4)
-        workers(2, TRANSFER_MAX_CONCURRENT_PER_DESTINATION=str(cap))
+        workers(2, TRANSFER_MAX_CONCURRENT_PER_DESTINATION=str(cap), **SLOW_PEER_TIMEOUTS)
         ids = send(client_user, session, [s.series_instance_uid for s in sources], target)
         logs = wait_for(ids, {"success", "failed"}, timeout=120)
         # Never more associations at once than the cap, and the cap was used.
@@ -124,7 +130,7 @@ def test_cancel_stops_every_association(
     session = import_files(user, series.files)
     with fault_scp(delay=0.02) as peer:
         target = parallel_destination(peer.port, 4)
-        workers(1, TRANSFER_MAX_CONCURRENT_PER_DESTINATION="4")
+        workers(1, TRANSFER_MAX_CONCURRENT_PER_DESTINATION="4", **SLOW_PEER_TIMEOUTS)
         (log_id,) = send(client_user, session, [series.series_instance_uid], target)
         deadline = time.monotonic() + 30
         while (peer.open_associations < 4 or len(peer.arrivals) < 40) and time.monotonic() < deadline:
