@@ -149,7 +149,7 @@ def send_parallel_associations(
         ) -> dcmsend.SendReport:
             return _one_association(request, share, on_progress, on_files, work_dir=staging.work, tick=tick)
 
-    return dcmsend_parallel.send_parallel(
+    report = dcmsend_parallel.send_parallel(
         files=files,
         count=associations,
         send=one,
@@ -157,6 +157,16 @@ def send_parallel_associations(
         tick=settings.TRANSFER_PROGRESS_INTERVAL,
         on_files=record,
     )
+    if report.failure is dcmsend.Failure.ASSOCIATION_REJECTED and report.rejection is None:
+        # Every association was rejected, yet the C-ECHO asked alone afterwards was not: the peer
+        # takes fewer at once (some count the ones being opened, and reject them all). Busy, so
+        # tried again, and the next claim takes half as many (``transfer_lifecycle.claim``).
+        report.failure = dcmsend.Failure.PEER_BUSY
+        report.detail = (
+            f"the destination rejected {associations} simultaneous associations but accepts one; "
+            "lower its max_associations"
+        )
+    return report
 
 
 def _one_association(

@@ -113,7 +113,7 @@ def claim(
         # As many associations as the destination allows, the free slots give (at least one: it
         # takes what is free rather than wait for all it wants) and the instances left are worth.
         associations = association_count(
-            wanted=min(destination.max_associations, max_per_destination - busy),
+            wanted=min(_associations_wanted(log, destination), max_per_destination - busy),
             to_send=log.instance_count - delivered,
         )
         won = TransferLog.objects.filter(pk=log.pk, status=Status.PENDING).update(
@@ -133,6 +133,17 @@ def claim(
             return None
         log.refresh_from_db()
         return Claim(log=log, destination=destination, token=token)
+
+
+def _associations_wanted(log: TransferLog, destination: Destination) -> int:
+    """The destination's ``max_associations``; half what the last attempt took when the peer
+    was busy then (it rejected some of them: it takes fewer at once than it was asked for)."""
+    attempts = (log.details or {}).get("attempts") or [{}]
+    last = attempts[-1] if isinstance(attempts[-1], dict) else {}
+    took = last.get("associations")
+    if last.get("outcome") == "peer_busy" and isinstance(took, int) and took > 1:
+        return max(1, min(destination.max_associations, took // 2))
+    return int(destination.max_associations)
 
 
 def _wait_for_probe(

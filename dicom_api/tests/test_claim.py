@@ -99,3 +99,18 @@ def test_a_claim_waits_when_every_association_is_taken(user: User) -> None:
     assert _claim_with(log, 5) is not None
     log.refresh_from_db()
     assert (log.status, log.associations) == (Status.SENDING, 1)
+
+
+def test_after_a_busy_attempt_the_claim_takes_half_as_many(user: User) -> None:
+    pacs = Destination.objects.create(name="PACS", ae_title="PACS", host="127.0.0.1", port=104, max_associations=8)
+    busy = [{"attempt": 1, "outcome": "peer_busy", "associations": 8}]
+    log = make_transfer(user, destination=pacs, instance_count=200, attempt=1, details={"attempts": busy})
+    assert _claim_with(log, 8) is not None
+    log.refresh_from_db()
+    assert log.associations == 4
+    # Any other outcome (an abort, a timeout) keeps what the destination allows.
+    aborted = [{"attempt": 1, "outcome": "aborted", "associations": 8}]
+    other = make_transfer(user, destination=pacs, instance_count=200, attempt=1, details={"attempts": aborted})
+    assert _claim_with(other, 12) is not None
+    other.refresh_from_db()
+    assert other.associations == 8

@@ -117,19 +117,23 @@ def test_a_false_from_progress_stops_every_association_at_once(tmp_path: Path) -
     assert stopped < 200 * 0.02 / 4
 
 
-def test_a_real_peer_that_takes_two_associations_at_a_time_is_busy_and_keeps_what_it_took(tmp_path: Path) -> None:
+def test_a_real_peer_that_takes_two_associations_at_a_time_keeps_what_it_took(tmp_path: Path) -> None:
     series = generate_series(tmp_path / "src", 40)
     with fault_scp("PAR", delay=0.05, maximum_associations=2) as scp:
         report = send_parallel(files=series.files, count=4, send=_one(_peer("PAR", scp.port)), tick=0.05)
         received = {sop for sop, _ in scp.arrivals}
         assert scp.max_concurrent <= 2
-    assert report.failure is dcmsend.Failure.PEER_BUSY
-    # Usually 2 of 4; on a loaded machine one share may connect after another was rejected.
     accepted = report.acknowledged // 10
-    assert 1 <= accepted < 4
-    assert f"accepted {accepted} of 4 simultaneous associations" in report.detail
-    assert "lower its max_associations" in report.detail
-    assert report.acknowledged == len(received)  # whole shares of ten went through
+    if accepted:
+        # Usually 2 of 4; on a loaded machine one share may connect after another was rejected.
+        assert report.failure is dcmsend.Failure.PEER_BUSY
+        assert f"accepted {accepted} of 4 simultaneous associations" in report.detail
+        assert "lower its max_associations" in report.detail
+    else:
+        # pynetdicom counts the associations it is opening at once, so it may reject all four:
+        # the sender then asks the peer alone with a C-ECHO (test_claim: fewer next time).
+        assert report.failure is dcmsend.Failure.ASSOCIATION_REJECTED
+    assert report.acknowledged == len(received) == 10 * accepted  # whole shares went through
     acknowledged = {o.index for o in report.files if o.status == 0}
     assert {series.sop_instance_uids[i] for i in acknowledged} == received
 
