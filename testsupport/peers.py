@@ -118,6 +118,15 @@ class Orthanc:
         (match,) = [m for m in matches if m["Type"] == "Instance"]
         self._call("DELETE", match["Path"])
 
+    def files(self) -> dict[str, bytes]:
+        """SOP Instance UID → the file Orthanc stored, as it stored it."""
+        instances = self.get("/instances?expand")
+        assert isinstance(instances, list)
+        return {
+            instance["MainDicomTags"]["SOPInstanceUID"]: self._read(f"/instances/{instance['ID']}/file")
+            for instance in instances
+        }
+
     def received(self) -> dict[str, str]:
         """SOP Instance UID → transfer syntax UID of every instance Orthanc stored."""
         found: dict[str, str] = {}
@@ -143,7 +152,7 @@ def orthanc(
 
     ``modalities`` are the peers it may send to (``{"name": [ae, host, port]}``); ``tcp_nodelay``
     puts TCP_NODELAY=1 in its environment (DCMTK inside it leaves Nagle on otherwise); ``config``
-    adds to or overrides its configuration (e.g. ``{"DicomThreadsCount": 8}``).
+    adds or overrides configuration options (e.g. ``AcceptedTransferSyntaxes``, ``DicomThreadsCount``).
     """
     directory.mkdir(parents=True, exist_ok=True)
     dicom_port, http_port = free_port(), free_port()

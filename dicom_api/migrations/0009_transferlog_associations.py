@@ -6,13 +6,13 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('destinations', '0003_destination_tls'),
+        ('dicom_api', '0008_deidentification'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='destination',
-            name='max_associations',
+            model_name='transferlog',
+            name='associations',
             field=models.PositiveSmallIntegerField(default=1),
         ),
     ]

@@ -6,13 +6,13 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dicom_api', '0005_transfer_ledger'),
+        ('destinations', '0005_deidentification'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='transferlog',
-            name='associations',
+            model_name='destination',
+            name='max_associations',
             field=models.PositiveSmallIntegerField(default=1),
         ),
     ]
