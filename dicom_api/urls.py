@@ -3,12 +3,17 @@ from django.urls import path
 from dicom_api.views import logs as log_views
 from dicom_api.views import pseudonyms, transfers
 from dicom_api.views.dashboard import DashboardView
-from dicom_api.views.imports import ImportDetailView, ImportView
+from dicom_api.views.imports import ImportDetailView, ImportView, SeriesThumbnailView
 from dicom_transfer import converters  # noqa: F401 (registers the <id:...> converter)
 
 urlpatterns = [
     path("import/", ImportView.as_view(), name="dicom-import"),
     path("imports/<uuid:import_id>/", ImportDetailView.as_view(), name="dicom-import-detail"),
+    path(
+        "imports/<uuid:import_id>/series/<str:series_instance_uid>/thumbnail",
+        SeriesThumbnailView.as_view(),
+        name="dicom-series-thumbnail",
+    ),
     path("send/", transfers.SendView.as_view(), name="dicom-send"),
     path("status/", transfers.StatusView.as_view(), name="dicom-status"),
     path("transfers/<id:pk>/cancel/", transfers.CancelView.as_view(), name="dicom-transfer-cancel"),
