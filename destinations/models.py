@@ -55,6 +55,11 @@ class Destination(models.Model):
     tls_ca_certificates = models.TextField(blank=True, default="")
     tls_client_certificate = models.TextField(blank=True, default="")
 
+    # Parallel associations (issue 17): a transfer to it is split over at most this many
+    # associations at once (1: one association, as before). Bounded by
+    # TRANSFER_MAX_CONCURRENT_PER_DESTINATION, which counts associations.
+    max_associations = models.PositiveSmallIntegerField(default=1)
+
     reachable = models.BooleanField(default=True)
     unreachable_since = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")

@@ -30,6 +30,8 @@ EDITABLE_FIELDS = (
     "deidentification",
     # issue 17: DICOM TLS
     "tls",
+    # issue 17: parallel associations
+    "max_associations",
 )
 _PEER_FIELDS = ("ae_title", "host", "port")  # another peer: what the last probe found no longer holds
 

@@ -152,7 +152,7 @@ def orthanc(
 
     ``modalities`` are the peers it may send to (``{"name": [ae, host, port]}``); ``tcp_nodelay``
     puts TCP_NODELAY=1 in its environment (DCMTK inside it leaves Nagle on otherwise); ``config``
-    adds or overrides configuration options (e.g. ``AcceptedTransferSyntaxes``).
+    adds or overrides configuration options (e.g. ``AcceptedTransferSyntaxes``, ``DicomThreadsCount``).
     """
     directory.mkdir(parents=True, exist_ok=True)
     dicom_port, http_port = free_port(), free_port()

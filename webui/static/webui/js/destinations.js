@@ -86,6 +86,7 @@ function openForm(destination, opener) {
     form.elements.ae_title.value = destination.ae_title;
     form.elements.host.value = destination.host;
     form.elements.port.value = String(destination.port);
+    form.elements.max_associations.value = String(destination.max_associations || 1);
     form.elements.description.value = destination.description || "";
     form.elements.enabled.checked = destination.enabled;
     const deid = destination.deidentification;
@@ -105,11 +106,13 @@ async function save(event) {
   const form = $("#destination-form");
   clearErrors(form);
   const port = form.elements.port.value.trim();
+  const associations = form.elements.max_associations.value.trim();
   const body = {
     name: form.elements.name.value,
     ae_title: form.elements.ae_title.value,
     host: form.elements.host.value,
     port: port === "" ? 104 : Number(port),
+    max_associations: associations === "" ? 1 : Number(associations),
     description: form.elements.description.value,
     enabled: form.elements.enabled.checked,
     deidentification: form.elements.deid_on.checked
@@ -120,6 +123,10 @@ async function save(event) {
   };
   if (port !== "" && !Number.isInteger(body.port)) {
     showErrors(form, { port: ["Give a whole number between 1 and 65535."] });
+    return;
+  }
+  if (associations !== "" && !Number.isInteger(body.max_associations)) {
+    showErrors(form, { max_associations: ["Give a whole number, 1 or more."] });
     return;
   }
   const submit = form.querySelector('button[type="submit"]');
