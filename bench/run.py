@@ -5,8 +5,9 @@ Starts everything it needs on 127.0.0.1 (our app on PostgreSQL with gunicorn and
 runs every measurement at least three times, stops what it started, and writes the table into
 docs/benchmarks.md between the "transfer-bench" markers. Nothing here runs in `make test` or CI.
 
-    make bench                      # everything (about 12 minutes on 2 cores)
+    make bench                      # everything (about 25 minutes on 2 cores), then the WAN part
     BENCH_QUICK=1 make bench        # smaller data, for trying the harness
+    make bench-wan                  # the WAN part alone (bench/wan.py): bench/run.py --only wan
     BENCH_ONLY=dicomweb make bench  # only the DICOMweb comparison (bench/dicomweb.py)
 """
 
@@ -135,12 +136,14 @@ def recreate_database(name: str) -> None:
 
 @contextlib.contextmanager
 def our_app(data_dir: Path) -> Iterator[App]:
-    recreate_database("dicom_bench")
+    # BENCH_DATABASE: a database of its own when several checkouts bench on one server.
+    name = os.environ.get("BENCH_DATABASE", "dicom_bench")
+    recreate_database(name)
     port = free_port()
     password = secrets.token_urlsafe(16)
     env = {
         **os.environ,
-        "DATABASE_URL": database_url("dicom_bench"),
+        "DATABASE_URL": database_url(name),
         "DATA_DIR": str(data_dir),
         "PORT": str(port),
         "HOST": LOOP,
@@ -812,5 +815,18 @@ if __name__ == "__main__":
     socket.setdefaulttimeout(600)
     if ONLY == "dicomweb":
         dicomweb_only()
-    else:
+        raise SystemExit(0)
+    arguments = sys.argv[1:]
+    only = arguments[arguments.index("--only") + 1] if "--only" in arguments else None
+    if only not in (None, "wan"):
+        raise SystemExit(f"--only takes 'wan', not {only!r}")
+    if only is None:
         main()
+    else:
+        shutil.rmtree(RX_ROOT, ignore_errors=True)  # the WAN part makes its own (in wan's `run`)
+    import wan
+
+    try:
+        wan.cli([a for a in arguments if a not in ("--only", "wan")])
+    finally:
+        shutil.rmtree(wan.run.RX_ROOT, ignore_errors=True)

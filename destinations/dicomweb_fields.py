@@ -96,9 +96,12 @@ def dicomweb_validate(attrs: dict[str, Any], instance: Destination | None) -> di
         if "verify" in attrs:
             errors["verify"] = ["`c-find` verifies DICOM destinations; a DICOMweb destination takes `qido-rs`."]
         verify = Verify.NONE
+    if attrs.get("max_associations", 1) != 1:
+        errors["max_associations"] = ["A DICOMweb destination is sent to over one connection: 1."]
     if errors:
         raise serializers.ValidationError(errors)
     attrs.update(
+        max_associations=1,
         kind=Kind.DICOMWEB.value,
         url=url,
         ae_title="",

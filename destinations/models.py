@@ -69,6 +69,11 @@ class Destination(models.Model):
     tls_ca_certificates = models.TextField(blank=True, default="")
     tls_client_certificate = models.TextField(blank=True, default="")
 
+    # Parallel associations (issue 17): a transfer to it is split over at most this many
+    # associations at once (1: one association, as before). Bounded by
+    # TRANSFER_MAX_CONCURRENT_PER_DESTINATION, which counts associations.
+    max_associations = models.PositiveSmallIntegerField(default=1)
+
     # --- DICOMweb (kind "dicomweb"): STOW-RS at {url}/studies. ``host`` and ``port`` above are then
     # the URL's (for the audit snapshot and messages) and ``ae_title`` is empty. ``auth_secret`` (a
     # password or a token) and the CA are write-only in the API: never answered, never logged.

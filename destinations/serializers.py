@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from pydicom.uid import UID
@@ -276,6 +277,15 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
         help_text="After a successful send: `none`, `c-find` (a `dicom` destination: ask, at IMAGE level, "
         "whether it holds every instance) or `qido-rs` (a `dicomweb` destination: the same by QIDO-RS).",
     )
+    max_associations = serializers.IntegerField(
+        required=False,
+        default=1,
+        min_value=1,
+        help_text="Associations one transfer to it may use at once (1-TRANSFER_MAX_CONCURRENT_PER_DESTINATION, "
+        "default 1): more than 1 splits a series (of at least 10 instances per association) over "
+        "several, for high-latency links. Only for a destination that accepts several associations "
+        "at once.",
+    )
     deidentification = serializers.JSONField(
         required=False,
         allow_null=True,
@@ -326,6 +336,7 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
             "description",
             "enabled",
             "verify",
+            "max_associations",
             "tls",
             "deidentification",
             "transfer_syntax_policy",
@@ -376,6 +387,15 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
 
     def validate_host(self, value: str) -> str:
         return str(_drf(clean_host, value)) if value else ""
+
+    def validate_max_associations(self, value: int) -> int:
+        cap = settings.TRANSFER_MAX_CONCURRENT_PER_DESTINATION
+        if not 1 <= value <= cap:
+            raise serializers.ValidationError(
+                f"Must be between 1 and {cap}, the simultaneous associations allowed per destination "
+                "(TRANSFER_MAX_CONCURRENT_PER_DESTINATION)."
+            )
+        return value
 
     def validate_tls(self, value: dict[str, Any] | None) -> dict[str, Any]:
         return validated_tls(value, self.instance if isinstance(self.instance, Destination) else None)

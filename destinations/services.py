@@ -30,6 +30,8 @@ EDITABLE_FIELDS = (
     "deidentification",
     # issue 17: DICOM TLS
     "tls",
+    # issue 17: parallel associations
+    "max_associations",
     # issue 18: DICOMweb (kind "dicomweb"); the log lines below name fields, never their values.
     "kind",
     "url",

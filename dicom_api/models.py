@@ -159,6 +159,9 @@ class TransferLog(models.Model):
     # one retries): the current attempt sends only the rest.
     instances_already_delivered = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)  # a requeued transfer's next attempt
+    # How many associations the current (or last) attempt took at its claim: the per-destination
+    # cap counts the associations of the sending transfers (``transfer_lifecycle.claim``).
+    associations = models.PositiveSmallIntegerField(default=1)
     # After a successful send to a destination that asks for it: {state, held, missing, message}
     # (``dicom_api.services.verification``).
     verification = models.JSONField(null=True, blank=True)

@@ -85,13 +85,16 @@ def fault_scp(
     *,
     require_called_aet: bool = True,
     port: int | None = None,
+    maximum_associations: int = 10,
     ssl_context: ssl.SSLContext | None = None,
     **behaviour: object,
 ) -> Iterator[FaultSCP]:
+    """``maximum_associations``: more at once are rejected as transient (local limit exceeded)."""
     port = port or free_port()
     scp = FaultSCP(port=port, ae_title=ae_title, **behaviour)  # type: ignore[arg-type]
     ae = AE(ae_title=ae_title)
     ae.require_called_aet = require_called_aet
+    ae.maximum_associations = maximum_associations
     ae.maximum_pdu_size = 0
     ae.acse_timeout = 30
     ae.dimse_timeout = 120

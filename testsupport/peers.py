@@ -213,7 +213,7 @@ def orthanc(
 
     ``modalities`` are the peers it may send to (``{"name": [ae, host, port]}``); ``tcp_nodelay``
     puts TCP_NODELAY=1 in its environment (DCMTK inside it leaves Nagle on otherwise); ``config``
-    adds or overrides configuration options (e.g. ``AcceptedTransferSyntaxes``).
+    adds or overrides configuration options (e.g. ``AcceptedTransferSyntaxes``, ``DicomThreadsCount``).
     ``dicomweb`` loads its DICOMweb plugin (Debian ``orthanc-dicomweb``) at ``/dicom-web/``;
     ``users`` (name → password) turns HTTP basic authentication on. (Its own HTTPS is not used:
     Debian 12's Orthanc 1.10.1 crashes on the first HTTPS request; tests put ``proxy.tls_proxy``

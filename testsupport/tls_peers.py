@@ -106,6 +106,7 @@ def tls_storescp(
     trusted: Identity,
     require_client_certificate: bool = False,
     ae_title: str = "TLSSCP",
+    extra_args: list[str] | None = None,
 ) -> Iterator[StoreSCP]:
     """storescp with TLS (BCP 195 non-downgrading, DCMTK's default), writing what it receives
     bit for bit; clients' certificates verified against ``trusted`` and, with
@@ -123,6 +124,7 @@ def tls_storescp(
         "--enable-tls", str(server.key), str(server.certificate),
         "--add-cert-file", str(trusted.certificate),
         "--require-peer-cert" if require_client_certificate else "--verify-peer-cert",
+        *(extra_args or []),
         str(port),
     ]  # fmt: skip
     environment = {**os.environ, "TCP_NODELAY": "1"}

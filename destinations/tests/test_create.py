@@ -257,3 +257,41 @@ def test_verify_is_chosen_and_the_state_is_not_writable(client_admin: APIClient)
     destination = Destination.objects.get()
     assert (destination.verify, destination.reachable, destination.last_error) == ("c-find", True, "")
     assert create(client_admin, name="Other", verify="sometimes").status_code == 400
+
+
+def test_max_associations_defaults_to_one_and_is_kept(client_admin: APIClient, settings: Any) -> None:
+    settings.TRANSFER_MAX_CONCURRENT_PER_DESTINATION = 8
+    assert create(client_admin).json()["max_associations"] == 1
+    response = create(client_admin, name="WAN PACS", max_associations=8)
+    assert response.status_code == 201, response.content
+    assert response.json()["max_associations"] == 8
+    assert Destination.objects.get(name="WAN PACS").max_associations == 8
+
+
+@pytest.mark.parametrize("value", [0, -1, 5, "four", 2.5])
+def test_max_associations_beyond_the_per_destination_cap_is_refused(
+    client_admin: APIClient, settings: Any, value: Any
+) -> None:
+    settings.TRANSFER_MAX_CONCURRENT_PER_DESTINATION = 4
+    response = create(client_admin, max_associations=value)
+    assert response.status_code == 400
+    assert list(response.json()) == ["max_associations"]
+    assert not Destination.objects.exists()
+
+
+def test_the_max_associations_error_names_the_cap(client_admin: APIClient, settings: Any) -> None:
+    settings.TRANSFER_MAX_CONCURRENT_PER_DESTINATION = 4
+    response = create(client_admin, max_associations=5)
+    assert response.json() == {
+        "max_associations": [
+            "Must be between 1 and 4, the simultaneous associations allowed per destination "
+            "(TRANSFER_MAX_CONCURRENT_PER_DESTINATION)."
+        ]
+    }
+
+
+def test_the_schema_documents_max_associations(client_admin: APIClient) -> None:
+    schema = client_admin.get("/api/schema/?format=json").json()
+    field = schema["components"]["schemas"]["Destination"]["properties"]["max_associations"]
+    assert (field["type"], field["default"], field["minimum"]) == ("integer", 1, 1)
+    assert "TRANSFER_MAX_CONCURRENT_PER_DESTINATION" in field["description"]

@@ -37,6 +37,7 @@ def test_it_lists_enabled_destinations_for_a_user_with_every_field(
         "created_at",
         "updated_at",
         "verify",
+        "max_associations",
         "tls",
         "transfer_syntax_policy",
         "lossy_allowed",

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from destinations.models import Destination
@@ -46,6 +46,7 @@ from dicom_api import queue
 from dicom_api.audit import destination_snapshot
 from dicom_api.models import ACTIVE_STATUSES, DELIVERED, Action, Status, TransferInstance, TransferLog
 from dicom_api.services import reachability
+from dicomnet.dcmsend_parallel import association_count
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,10 @@ def claim(
     """pending → sending, if the destination has a free association slot and is reachable (or this
     claim is its probe). None: not ours to run now.
 
+    ``max_per_destination`` counts associations: the claim takes up to the destination's
+    ``max_associations`` of the free ones (fewer for a short series), at least one, and records on
+    the row how many it took (``associations``), which later claims count.
+
     The row's destination snapshot is refreshed to the destination as it is now: that is the one
     this attempt contacts (an admin may have edited it since the request). What the ledger says
     was delivered already is this attempt's starting point (it sends only the rest).
@@ -90,9 +95,13 @@ def claim(
             return None
         if not destination.reachable:
             destination.refresh_from_db()  # this claim is the probe: with the next one scheduled
-        busy = TransferLog.objects.filter(
-            destination_id=destination.pk, status=Status.SENDING, heartbeat_at__gte=stale_before
-        ).count()
+        # The cap counts associations: a transfer sending over k of them holds k slots.
+        busy = (
+            TransferLog.objects.filter(
+                destination_id=destination.pk, status=Status.SENDING, heartbeat_at__gte=stale_before
+            ).aggregate(taken=Sum("associations"))["taken"]
+            or 0
+        )
         if busy >= max_per_destination:
             # Every slot of this destination is taken: look again later, the later the more
             # transfers wait for it (so a long queue does not turn into a busy poll of the database).
@@ -104,8 +113,15 @@ def claim(
         now = timezone.now()
         # The first claim ends the transfer's wait in the queue (the metrics' and dashboard's).
         first = {} if log.started_at else {"started_at": now, "queue_seconds": (now - log.timestamp).total_seconds()}
+        # As many associations as the destination allows, the free slots give (at least one: it
+        # takes what is free rather than wait for all it wants) and the instances left are worth.
+        associations = association_count(
+            wanted=min(_associations_wanted(log, destination), max_per_destination - busy),
+            to_send=log.instance_count - delivered,
+        )
         won = TransferLog.objects.filter(pk=log.pk, status=Status.PENDING).update(
             status=Status.SENDING,
+            associations=associations,
             attempt=F("attempt") + 1,
             heartbeat_at=now,
             **first,
@@ -121,6 +137,17 @@ def claim(
             return None
         log.refresh_from_db()
         return Claim(log=log, destination=destination, token=token)
+
+
+def _associations_wanted(log: TransferLog, destination: Destination) -> int:
+    """The destination's ``max_associations``; half what the last attempt took when the peer
+    was busy then (it rejected some of them: it takes fewer at once than it was asked for)."""
+    attempts = (log.details or {}).get("attempts") or [{}]
+    last = attempts[-1] if isinstance(attempts[-1], dict) else {}
+    took = last.get("associations")
+    if last.get("outcome") == "peer_busy" and isinstance(took, int) and took > 1:
+        return max(1, min(destination.max_associations, took // 2))
+    return int(destination.max_associations)
 
 
 def _wait_for_probe(

@@ -131,7 +131,7 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome | _Sent:
         return Outcome(Verdict.RELEASE, "The worker was stopped before this attempt began; queued again.")
     try:
         with staging.staging_area(transfer_id=log.pk, token=claimed.token) as area:
-            send = senders.sender_for(destination)
+            send = senders.sender_for(destination, associations=log.associations)
             # Instances that must leave as staged copies (transcoded, changed): none, usually.
             plan = staged_send.staging_plan(log=log, destination=destination, rows=rows, files=files)
             if plan.items:
@@ -172,6 +172,7 @@ def _attempt_entry(log: TransferLog, claimed: lifecycle.Claim, report: dcmsend.S
         "started_at": log.heartbeat_at.isoformat() if log.heartbeat_at else None,
         "finished_at": timezone.now().isoformat(),
         "duration_s": round(report.duration_s, 3),
+        "associations": log.associations,
         "acknowledged": report.acknowledged,
         "refused": report.refused,
         "not_sent": report.not_sent,

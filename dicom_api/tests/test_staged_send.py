@@ -112,7 +112,7 @@ def test_staged_copies_go_in_chunks_each_removed_once_sent(
         runs.append((len(kwargs["files"]), len(list(kwargs["staging"].copies.iterdir()))))
         return original(**kwargs)
 
-    monkeypatch.setattr(senders, "sender_for", lambda destination: watching)
+    monkeypatch.setattr(senders, "sender_for", lambda destination, **_: watching)
     with storescp(tmp_path / "received", "CHUNKS") as peer:
         destination = make_destination(ae_title="CHUNKS", host=LOOPBACK, port=peer.port, transfer_syntax_policy=J2K)
         log = _log(user, imported, series.series_instance_uid, 20, destination)

@@ -58,7 +58,7 @@ def test_a_send_stages_under_data_dir_privately_and_leaves_nothing(
 
         return original(**{**kwargs, "progress": snapshot})
 
-    monkeypatch.setattr(senders, "sender_for", lambda destination: watching)
+    monkeypatch.setattr(senders, "sender_for", lambda destination, **_: watching)
     with storescp(tmp_path / "received", "STAGED") as peer:
         destination = make_destination(ae_title="STAGED", host=LOOPBACK, port=peer.port)
         log = TransferLog.objects.create(

@@ -133,3 +133,23 @@ def test_mutual_tls_without_the_client_certificate_fails_clearly(
     assert "requires a client certificate" in echoed.json()["message"]
     assert log.status == "failed" and log.attempt == 1
     assert "requires a client certificate" in log.error_message
+
+
+def test_a_series_split_over_four_tls_associations_arrives_complete(
+    tmp_path: Path, user: User, client_user: APIClient, client_admin: APIClient, made: Made,
+    workers: Callable[..., Workers], settings: Any,  # noqa: F811
+) -> None:  # fmt: skip
+    settings.TRANSFER_MAX_CONCURRENT_PER_DESTINATION = 4
+    series = generate_series(tmp_path / "src", 60, patient_name=PATIENT)
+    session = import_files(user, series.files)
+    with tls_storescp(tmp_path / "rx", made.server, trusted=made.ca, extra_args=["--fork"]) as scp:
+        target = tls_destination(client_admin, "tls-wan", scp.port, made, mutual=False)
+        answer = client_admin.patch(f"/api/destinations/{target.pk}/", {"max_associations": 4}, format="json")
+        assert answer.status_code == 200, answer.content
+        workers(1, TRANSFER_MAX_CONCURRENT_PER_DESTINATION="4")
+        (transfer_id,) = send(client_user, session, [series.series_instance_uid], [target])
+        (log,) = wait_for([transfer_id], {"success", "failed"}, timeout=90)
+        received = scp.received()
+    assert (log.status, log.instances_sent) == ("success", 60), log.error_message
+    assert set(received) == set(series.sop_instance_uids)
+    assert log.details["attempts"][-1]["associations"] == 4

@@ -441,6 +441,40 @@ def test_an_admin_creates_fixes_tests_disables_and_deletes_a_destination(
         assert not Destination.objects.filter(pk=created.pk).exists()
 
 
+def test_an_admin_sets_the_associations_per_transfer_of_a_destination(
+    screen: Screen, admin_user: User, settings: Any
+) -> None:
+    settings.TRANSFER_MAX_CONCURRENT_PER_DESTINATION = 4
+    page = screen.page
+    screen.login("root")
+    page.get_by_role("link", name="Destinations").click()
+    page.get_by_role("button", name="New destination").click()
+    dialog = page.locator("#destination-dialog")
+    expect(dialog.get_by_label("Associations per transfer")).to_have_value("1")
+    dialog.get_by_label("Name", exact=True).fill("Remote PACS")
+    dialog.get_by_label("AE title").fill("REMOTE")
+    dialog.get_by_label("Host").fill(LOOPBACK)
+    dialog.get_by_label("Associations per transfer").fill("8")
+    dialog.get_by_role("button", name="Save").click()
+    # Beyond the per-destination cap: said next to the field, naming the limit; nothing saved.
+    error = dialog.locator("#d-associations-error")
+    expect(error).to_contain_text("between 1 and 4")
+    expect(dialog.get_by_label("Associations per transfer")).to_have_attribute("aria-invalid", "true")
+    assert not Destination.objects.exists()
+    dialog.get_by_label("Associations per transfer").fill("4")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    assert Destination.objects.get().max_associations == 4
+    # Editing shows it, and saving something else keeps it.
+    page.get_by_role("button", name="Edit Remote PACS").click()
+    expect(dialog.get_by_label("Associations per transfer")).to_have_value("4")
+    dialog.get_by_label("Description", exact=True).fill("over the VPN")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    saved = Destination.objects.get()
+    assert (saved.description, saved.max_associations) == ("over the VPN", 4)
+
+
 def test_an_expired_access_token_is_refreshed_once_without_the_user_noticing(
     screen: Screen, user: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:

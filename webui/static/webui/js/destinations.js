@@ -98,6 +98,7 @@ function openForm(destination, opener) {
       form.elements.ae_title.value = destination.ae_title;
       form.elements.host.value = destination.host;
       form.elements.port.value = String(destination.port);
+      form.elements.max_associations.value = String(destination.max_associations || 1);
     }
     const deid = destination.deidentification;
     form.elements.deid_on.checked = Boolean(deid);
@@ -156,6 +157,7 @@ async function save(event) {
   const form = $("#destination-form");
   clearErrors(form);
   const port = form.elements.port.value.trim();
+  const associations = form.elements.max_associations.value.trim();
   const common = {
     name: form.elements.name.value,
     description: form.elements.description.value,
@@ -175,9 +177,14 @@ async function save(event) {
         ae_title: form.elements.ae_title.value,
         host: form.elements.host.value,
         port: port === "" ? 104 : Number(port),
+        max_associations: associations === "" ? 1 : Number(associations),
       };
   if (!web && port !== "" && !Number.isInteger(body.port)) {
     showErrors(form, { port: ["Give a whole number between 1 and 65535."] });
+    return;
+  }
+  if (!web && associations !== "" && !Number.isInteger(body.max_associations)) {
+    showErrors(form, { max_associations: ["Give a whole number, 1 or more."] });
     return;
   }
   const submit = form.querySelector('button[type="submit"]');

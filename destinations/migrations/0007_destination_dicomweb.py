@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('destinations', '0005_deidentification'),
+        ('destinations', '0006_destination_max_associations'),
     ]
 
     operations = [
