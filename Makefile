@@ -35,8 +35,10 @@ setup-dev: $(VENV)/.dev dcmtk orthanc chromium slapd axe
 dcmtk:
 	@scripts/ensure-packages.sh dcmtk dcmsend echoscu storescp
 
+# The DICOMweb tests load Orthanc's DICOMweb plugin (a file, not a program).
 orthanc:
 	@scripts/ensure-packages.sh orthanc Orthanc
+	@scripts/ensure-packages.sh orthanc-dicomweb /usr/share/orthanc/plugins/libOrthancDicomWeb.so
 
 # The directory login tests start their own OpenLDAP server.
 slapd:

@@ -35,7 +35,15 @@ class DestinationAdmin(admin.ModelAdmin[Destination]):
     list_display = ["name", "ae_title", "host", "port", "enabled", "created_by", "updated_at"]
     list_filter = ["enabled"]
     search_fields = ["name", "ae_title", "host"]
-    readonly_fields = ["created_by", "created_at", "updated_at"]
+    readonly_fields = ["created_by", "created_at", "updated_at", "kind", "url"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Destination | None = None) -> list[str]:
+        # A DICOMweb destination (its URL, auth and CA) is managed through the API and the page,
+        # where the secret is write-only; here its address is shown, never its secret.
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.is_dicomweb:
+            fields += ["ae_title", "host", "port"]
+        return fields
 
     def save_model(self, request: HttpRequest, obj: Destination, form: Any, change: bool) -> None:
         if not change and obj.created_by_id is None:

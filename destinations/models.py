@@ -9,6 +9,20 @@ class Verify(models.TextChoices):
 
     NONE = "none", "Nothing more"
     C_FIND = "c-find", "C-FIND at IMAGE level: the destination holds every instance"
+    QIDO_RS = "qido-rs", "QIDO-RS at instance level (DICOMweb destinations)"
+
+
+class Kind(models.TextChoices):
+    """How a destination takes instances."""
+
+    DICOM = "dicom", "DICOM C-STORE"
+    DICOMWEB = "dicomweb", "DICOMweb STOW-RS"
+
+
+class AuthType(models.TextChoices):
+    NONE = "none", "None"
+    BASIC = "basic", "HTTP basic"
+    BEARER = "bearer", "Bearer token"
 
 
 class TlsProfile(models.TextChoices):
@@ -60,6 +74,16 @@ class Destination(models.Model):
     # TRANSFER_MAX_CONCURRENT_PER_DESTINATION, which counts associations.
     max_associations = models.PositiveSmallIntegerField(default=1)
 
+    # --- DICOMweb (kind "dicomweb"): STOW-RS at {url}/studies. ``host`` and ``port`` above are then
+    # the URL's (for the audit snapshot and messages) and ``ae_title`` is empty. ``auth_secret`` (a
+    # password or a token) and the CA are write-only in the API: never answered, never logged.
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DICOM)
+    url = models.CharField("DICOMweb URL", max_length=2000, blank=True, default="")
+    auth_type = models.CharField(max_length=10, choices=AuthType.choices, default=AuthType.NONE)
+    auth_username = models.CharField(max_length=255, blank=True, default="")
+    auth_secret = models.TextField(blank=True, default="")
+    ca_certificate = models.TextField("CA certificate (PEM)", blank=True, default="")
+
     reachable = models.BooleanField(default=True)
     unreachable_since = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
@@ -70,4 +94,10 @@ class Destination(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
+        if self.kind == Kind.DICOMWEB:
+            return f"{self.name} ({self.url})"
         return f"{self.name} ({self.ae_title}@{self.host}:{self.port})"
+
+    @property
+    def is_dicomweb(self) -> bool:
+        return self.kind == Kind.DICOMWEB

@@ -32,6 +32,13 @@ EDITABLE_FIELDS = (
     "tls",
     # issue 17: parallel associations
     "max_associations",
+    # issue 18: DICOMweb (kind "dicomweb"); the log lines below name fields, never their values.
+    "kind",
+    "url",
+    "auth_type",
+    "auth_username",
+    "auth_secret",
+    "ca_certificate",
 )
 _PEER_FIELDS = ("ae_title", "host", "port")  # another peer: what the last probe found no longer holds
 

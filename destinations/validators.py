@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 
-from dicomnet import addresses
+from dicomnet import addresses, dicomweb
 
 Result = TypeVar("Result")
 
@@ -77,3 +77,7 @@ def clean_deidentification(value: Any) -> dict[str, Any] | None:
             f"deidentification.options: unknown {', '.join(unknown)}; known: {', '.join(DEIDENTIFICATION_OPTIONS)}."
         )
     return {"profile": profile, "options": sorted(set(options))}
+
+
+clean_dicomweb_url = _django(dicomweb.clean_url)
+ca_fingerprints = _django(dicomweb.ca_fingerprints)

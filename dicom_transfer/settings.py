@@ -316,6 +316,16 @@ DICOM_DIMSE_TIMEOUT = env_float("DICOM_DIMSE_TIMEOUT", 60.0, minimum=1)
 CONNECTION_TESTS_PER_PROCESS = env_int("CONNECTION_TESTS_PER_PROCESS", 2, minimum=1)
 CONNECTION_TEST_RATE = env_rate("CONNECTION_TEST_RATE", "20/min")
 
+# --- DICOMweb (STOW-RS destinations; dicomnet/stow.py) ---------------------------------------
+# Instances per STOW-RS request: at most this many and this many bytes (one instance at least).
+DICOMWEB_BATCH_INSTANCES = env_int("DICOMWEB_BATCH_INSTANCES", 50, minimum=1, maximum=10_000)
+DICOMWEB_BATCH_BYTES = env_bytes("DICOMWEB_BATCH_BYTES", 64 * 1024**2)
+# How long a server may take to answer one request (or to take one chunk of it).
+DICOMWEB_TIMEOUT = env_float("DICOMWEB_TIMEOUT", 120.0, minimum=1)
+# Also name each part's transfer syntax in its Content-Type (its Part 10 header always does);
+# Orthanc's DICOMweb plugin 1.7 (Debian 12) refuses parts that carry the parameter.
+DICOMWEB_NAME_TRANSFER_SYNTAX = env_bool("DICOMWEB_NAME_TRANSFER_SYNTAX", False)
+
 # --- Import limits ---------------------------------------------------------------------------
 # Defaults fit real studies: a 3 GB upload of 5,000 instances is accepted.
 UPLOAD_MAX_BYTES = env_bytes("UPLOAD_MAX_BYTES", 4 * 1024**3)
@@ -391,5 +401,8 @@ LOGGING = {
         },
         "django": {"handlers": ["console"], "level": "WARNING"},
         "django_tasks_db": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # httpx (DICOMweb) logs every request at INFO: URLs are ours to log, but a line per batch is noise.
+        "httpx": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "httpcore": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

@@ -51,6 +51,9 @@ class Failure(enum.Enum):
     NOT_INSTALLED = "not_installed"
     TLS = "tls"  # the server's certificate does not verify, or it refused our TLS handshake
     CANCELLED = "cancelled"
+    # DICOMweb (dicomnet.stow): the server refused the whole request for a reason that will not
+    # change by itself (401, 403, 404, 413...). (An untrusted HTTPS certificate is ``TLS``.)
+    HTTP_REFUSED = "http_refused"
     OTHER = "other"
 
     @property
@@ -87,6 +90,10 @@ class SendReport:
     # print it: a C-ECHO does, see ``echoscu.EchoResult.rejection``).
     rejection: Rejection | None = None
     files: list[FileOutcome] = field(default_factory=list)  # by position in ``files``, as decided
+    # A transport that words its failure itself (DICOMweb: the URL, the HTTP status) says it here;
+    # and a server's Retry-After (seconds), which the next attempt waits for.
+    message: str = ""
+    retry_after: float | None = None
 
     @property
     def unsendable(self) -> int:

@@ -66,7 +66,7 @@ class EchoCategory(enum.StrEnum):
     NOT_INSTALLED = "not_installed"
     INVALID = "invalid"
     UNSUPPORTED = "unsupported"
-    TLS = "tls"  # the server's certificate does not verify, or the TLS handshake was refused
+    TLS = "tls"  # the server's certificate does not verify (DICOM TLS or HTTPS), or the TLS handshake failed
     OTHER = "other"
 
 

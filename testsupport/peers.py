@@ -6,11 +6,13 @@ tests never send anywhere but loopback.)
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -93,24 +95,54 @@ def storescp(directory: Path, ae_title: str = "STORESCP", *, extra_args: list[st
         stop(process, timeout=10)
 
 
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+DICOMWEB_ROOT = "/dicom-web"
+
+
+def orthanc_binary() -> str:
+    return shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+
+
 @dataclass
 class Orthanc:
     ae_title: str
     dicom_port: int
     http_port: int
     process: subprocess.Popen[bytes]
+    # With ``users``: HTTP basic authentication on, and our own calls sign in as the first user.
+    credentials: tuple[str, str] | None = None
+    config_path: Path | None = None
+    log_dir: Path | None = None
+    environment: dict[str, str] | None = None
+    scheme: str = "http"
+    ca_file: Path | None = None  # the CA that signed its certificate (``tls``)
+
+    @property
+    def base(self) -> str:
+        return f"{self.scheme}://{LOOPBACK}:{self.http_port}"
+
+    @property
+    def dicomweb_url(self) -> str:
+        """The DICOMweb base of its plugin (``dicomweb=True``): STOW-RS at ``{url}/studies``."""
+        return self.base + DICOMWEB_ROOT
+
+    def _request(self, method: str, path: str, data: bytes | None = None) -> bytes:
+        request = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310 - our own Orthanc
+        if self.credentials is not None:
+            token = base64.b64encode(":".join(self.credentials).encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        context = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file is not None else None
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:  # noqa: S310 - our own Orthanc
+            return bytes(response.read())
 
     def _read(self, path: str) -> bytes:
-        with urllib.request.urlopen(f"http://{LOOPBACK}:{self.http_port}{path}", timeout=10) as response:
-            return bytes(response.read())
+        return self._request("GET", path)
 
     def get(self, path: str) -> object:
         return json.loads(self._read(path))
 
     def _call(self, method: str, path: str, data: bytes | None = None) -> bytes:
-        request = urllib.request.Request(f"http://{LOOPBACK}:{self.http_port}{path}", data=data, method=method)
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - http to our own Orthanc
-            return bytes(response.read())
+        return self._request(method, path, data)
 
     def delete_instance(self, sop_instance_uid: str) -> None:
         """Remove one stored instance through Orthanc's REST API (look it up, then DELETE it)."""
@@ -137,6 +169,33 @@ class Orthanc:
             found[instance["MainDicomTags"]["SOPInstanceUID"]] = syntax
         return found
 
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM (or, ``kill``, SIGKILL: a crash, at once) and wait for it to end."""
+        if kill:
+            self.process.kill()
+            self.process.wait()
+        stop(self.process, timeout=20)
+
+    def start(self) -> None:
+        """Start it again after ``stop``, with the same configuration, ports and storage."""
+        assert self.config_path is not None and self.log_dir is not None and self.process.poll() is not None
+        self.process = _start_orthanc(self.config_path, self.log_dir, self.environment)
+        _wait_for_orthanc(self)
+
+
+def _start_orthanc(config_path: Path, log_dir: Path, environment: dict[str, str] | None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [orthanc_binary(), f"--logdir={log_dir}", str(config_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=environment,
+    )
+
+
+def _wait_for_orthanc(pacs: Orthanc) -> None:
+    wait_for_port(pacs.http_port, timeout=60)
+    wait_for_port(pacs.dicom_port, timeout=60)
+
 
 @contextlib.contextmanager
 def orthanc(
@@ -146,6 +205,8 @@ def orthanc(
     check_called_aet: bool = False,
     modalities: dict[str, list[object]] | None = None,
     tcp_nodelay: bool = True,
+    dicomweb: bool = False,
+    users: dict[str, str] | None = None,
     config: dict[str, object] | None = None,
 ) -> Iterator[Orthanc]:
     """A real Orthanc (Debian package) with its own storage and configuration.
@@ -153,9 +214,18 @@ def orthanc(
     ``modalities`` are the peers it may send to (``{"name": [ae, host, port]}``); ``tcp_nodelay``
     puts TCP_NODELAY=1 in its environment (DCMTK inside it leaves Nagle on otherwise); ``config``
     adds or overrides configuration options (e.g. ``AcceptedTransferSyntaxes``, ``DicomThreadsCount``).
+    ``dicomweb`` loads its DICOMweb plugin (Debian ``orthanc-dicomweb``) at ``/dicom-web/``;
+    ``users`` (name → password) turns HTTP basic authentication on. (Its own HTTPS is not used:
+    Debian 12's Orthanc 1.10.1 crashes on the first HTTPS request; tests put ``proxy.tls_proxy``
+    in front of it instead.)
     """
     directory.mkdir(parents=True, exist_ok=True)
     dicom_port, http_port = free_port(), free_port()
+    plugins: list[str] = []
+    if dicomweb:
+        if not DICOMWEB_PLUGIN.exists():
+            raise FileNotFoundError(f"{DICOMWEB_PLUGIN} is missing: apt-get install orthanc-dicomweb (make setup-dev)")
+        plugins.append(str(DICOMWEB_PLUGIN))
     config = {
         "Name": "test-orthanc",
         "StorageDirectory": str(directory / "storage"),
@@ -165,9 +235,11 @@ def orthanc(
         "DicomAet": ae_title,
         "DicomCheckCalledAet": check_called_aet,
         "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
+        "AuthenticationEnabled": bool(users),
+        "RegisteredUsers": users or {},
         "SslEnabled": False,
-        "Plugins": [],
+        "Plugins": plugins,
+        "DicomWeb": {"Enable": dicomweb, "Root": DICOMWEB_ROOT + "/"},
         "DicomModalities": modalities or {},
         "StorageCompression": False,
         "ConcurrentJobs": 2,
@@ -183,25 +255,93 @@ def orthanc(
     config_path.write_text(json.dumps(config))
     log_dir = directory / "logs"
     log_dir.mkdir(exist_ok=True)
-    binary = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
     environment = {key: value for key, value in os.environ.items() if key != "TCP_NODELAY"}
     if tcp_nodelay:
         environment["TCP_NODELAY"] = "1"
-    process = subprocess.Popen(
-        [binary, f"--logdir={log_dir}", str(config_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={
-            **{k: v for k, v in os.environ.items() if k != "TCP_NODELAY"},
-            **({"TCP_NODELAY": "1"} if tcp_nodelay else {}),
-        },
+    process = _start_orthanc(config_path, log_dir, environment)
+    pacs = Orthanc(
+        ae_title,
+        dicom_port,
+        http_port,
+        process,
+        credentials=next(iter(users.items())) if users else None,
+        config_path=config_path,
+        log_dir=log_dir,
+        environment=environment,
     )
     try:
-        wait_for_port(http_port, timeout=60)
-        wait_for_port(dicom_port, timeout=60)
-        yield Orthanc(ae_title, dicom_port, http_port, process)
+        _wait_for_orthanc(pacs)
+        yield pacs
     finally:
-        stop(process, timeout=20)
+        pacs.stop()
+
+
+def certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA (its certificate), and a server certificate for 127.0.0.1 it signed, with its key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    openssl = shutil.which("openssl") or "openssl"
+    ca_key, ca_pem = directory / "ca.key", directory / "ca.pem"
+    key, request, certificate = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    extensions = directory / "san.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(ca_key),
+            "-out",
+            str(ca_pem),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Test CA",
+        ],
+        **quiet,
+    )  # type: ignore[call-overload]
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(request),
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        **quiet,
+    )  # type: ignore[call-overload]
+    subprocess.run(
+        [
+            openssl,
+            "x509",
+            "-req",
+            "-in",
+            str(request),
+            "-CA",
+            str(ca_pem),
+            "-CAkey",
+            str(ca_key),
+            "-CAcreateserial",
+            "-out",
+            str(certificate),
+            "-days",
+            "2",
+            "-extfile",
+            str(extensions),
+        ],
+        **quiet,
+    )  # type: ignore[call-overload]
+    return ca_pem, certificate, key
 
 
 @contextlib.contextmanager

@@ -8,17 +8,21 @@ slow link in front of a real DICOM peer, so that a send lasts long enough to be 
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from testsupport.peers import LOOPBACK
 
 
 class SwitchableProxy:
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, tls: ssl.SSLContext | None = None) -> None:
         self.target_port = target_port
+        self.tls = tls  # a server context: the proxy terminates HTTPS in front of a plain HTTP peer
         self.port = 0
         self._server: socket.socket | None = None
         self._connections: list[socket.socket] = []
@@ -26,7 +30,7 @@ class SwitchableProxy:
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{self.port}"
 
     def start(self) -> None:
         server = socket.socket()
@@ -57,15 +61,55 @@ class SwitchableProxy:
                 client, _ = server.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection((LOOPBACK, self.target_port))
-            except OSError:
-                client.close()
+            if self.tls is not None:
+                threading.Thread(target=self._handshake, args=(client,), daemon=True).start()
                 continue
-            with self._lock:
-                self._connections += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            self._forward(client)
+
+    def _handshake(self, client: socket.socket) -> None:
+        assert self.tls is not None
+        try:
+            client.settimeout(10)
+            secure = self.tls.wrap_socket(client, server_side=True)
+            secure.settimeout(None)
+        except (OSError, ssl.SSLError):
+            client.close()  # e.g. the client does not trust our certificate
+            return
+        try:
+            upstream = socket.create_connection((LOOPBACK, self.target_port))
+        except OSError:
+            secure.close()
+            return
+        with self._lock:
+            self._connections += [secure, upstream]
+        # One thread for both directions: an SSL socket is not read and written from two threads.
+        try:
+            while True:
+                ready = [secure] if secure.pending() else select.select([secure, upstream], [], [], 30)[0]
+                if not ready:
+                    continue
+                for source, sink in ((secure, upstream), (upstream, secure)):
+                    if source in ready:
+                        data = source.recv(65536)
+                        if not data:
+                            return
+                        sink.sendall(data)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            secure.close()
+            upstream.close()
+
+    def _forward(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection((LOOPBACK, self.target_port))
+        except OSError:
+            client.close()
+            return
+        with self._lock:
+            self._connections += [client, upstream]
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
     @staticmethod
     def _pipe(source: socket.socket, sink: socket.socket) -> None:
@@ -82,6 +126,19 @@ class SwitchableProxy:
 @contextlib.contextmanager
 def switchable_proxy(target_port: int) -> Iterator[SwitchableProxy]:
     proxy = SwitchableProxy(target_port)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@contextlib.contextmanager
+def tls_proxy(target_port: int, *, certificate: Path, key: Path) -> Iterator[SwitchableProxy]:
+    """HTTPS on a port of its own, forwarded as plain HTTP to ``target_port`` (an Orthanc)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(certificate), str(key))
+    proxy = SwitchableProxy(target_port, tls=context)
     proxy.start()
     try:
         yield proxy

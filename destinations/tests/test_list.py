@@ -45,8 +45,14 @@ def test_it_lists_enabled_destinations_for_a_user_with_every_field(
         "deidentification",
         "state",
         "active_transfers",
+        "kind",
+        "url",
+        "auth",
+        "ca_fingerprints",
     }
     assert item["deidentification"] is None
+    assert (item["kind"], item["url"], item["ca_fingerprints"]) == ("dicom", "", [])
+    assert item["auth"] == {"type": "none", "username": "", "has_secret": False}
     assert item["active_transfers"] == 0
     assert item["created_by"] == {"id": admin_user.pk, "username": "root"}
     assert item["verify"] == "none"

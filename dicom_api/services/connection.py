@@ -1,4 +1,4 @@
-"""Testing a destination with a C-ECHO, written to the audit trail.
+"""Testing a destination with a C-ECHO (a DICOMweb one with a QIDO-RS query), written to the audit trail.
 
 Here rather than in ``destinations`` so that the one edge between the two apps points
 ``dicom_api`` → ``destinations`` (README, "Layout").
@@ -23,6 +23,7 @@ from destinations.models import Destination
 from dicom_api.audit import audit_record
 from dicom_api.models import Action, Status, TransferLog
 from dicom_transfer.exceptions import ThrottledError
+from dicomnet import dicomweb
 from dicomnet.association import AssociationRequest
 from dicomnet.echoscu import EchoCategory, EchoResult, echo
 
@@ -87,10 +88,18 @@ def destination_test_connection(
     from dicom_api.services.syntax_policy import destination_probe  # a cycle: it uses this module
 
     with _test_slot(getattr(user, "pk", None)):
-        result = _echo(destination)
-        # What it accepts: storage presentation contexts negotiated, nothing sent (issue 15). Not
-        # over TLS yet: the probe (pynetdicom) connects in plain TCP.
-        record = destination_probe(destination=destination) if result.success and not destination.tls_profile else None
+        if destination.is_dicomweb:
+            # QIDO-RS {url}/studies?limit=1: reachability and our credentials, changing nothing.
+            from dicom_api.services.dicomweb import destination_target
+
+            result, record = dicomweb.probe(destination_target(destination)), None
+        else:
+            result = _echo(destination)
+            # What it accepts: storage presentation contexts negotiated, nothing sent (issue 15). Not
+            # over TLS yet: the probe (pynetdicom) connects in plain TCP.
+            record = (
+                destination_probe(destination=destination) if result.success and not destination.tls_profile else None
+            )
     details: dict[str, object] = {
         "category": result.category.value,
         "message": result.message,

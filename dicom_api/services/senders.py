@@ -5,9 +5,10 @@ to the destination's ``Sender``; every transport answers with the same ``dcmsend
 (per-file outcomes given to ``record`` as they are decided, counts given to ``progress``, which
 answers False to stop), so the ledger, the policy (``transfer_run.outcome_of``), progress and
 cancel are the same for all of them: DCMTK's dcmsend over one association (``send_dicom``),
-storescu over DICOM TLS (``send_dicom_tls``), and either over several associations at once
+storescu over DICOM TLS (``send_dicom_tls``), either over several associations at once
 (``send_parallel_associations``, when the claim took more than one for the attempt:
-``Destination.max_associations``); other transports (DICOMweb) are added here, chosen by
+``Destination.max_associations``), and DICOMweb STOW-RS (``dicomweb.send_dicomweb``, a
+destination of kind ``dicomweb``: one HTTP connection, batches of instances), chosen by
 ``sender_for``.
 """
 
@@ -24,6 +25,7 @@ from django.conf import settings
 from destinations import tls as tls_files
 from destinations.models import Destination
 from dicom_api.services.connection import destination_association
+from dicom_api.services.dicomweb import send_dicomweb
 from dicom_api.services.staging import StagingArea
 from dicomnet import dcmsend, dcmsend_parallel, storescu
 from dicomnet.association import AssociationRequest
@@ -45,8 +47,10 @@ class Sender(Protocol):
 
 
 def sender_for(destination: Destination, *, associations: int = 1) -> Sender:
-    """The transport of ``destination`` (storescu over TLS for a TLS destination, else dcmsend),
-    for an attempt that took ``associations`` at its claim."""
+    """The transport of ``destination`` (STOW-RS for a DICOMweb destination, storescu over TLS for
+    a TLS destination, else dcmsend), for an attempt that took ``associations`` at its claim."""
+    if destination.is_dicomweb:
+        return send_dicomweb
     if associations > 1:
         return partial(send_parallel_associations, associations=associations)
     if destination.tls_profile:

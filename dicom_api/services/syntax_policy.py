@@ -79,7 +79,10 @@ def choice_for(
 
 def needs_probe(destination: Destination, pairs: set[tuple[str, str]]) -> bool:
     """Whether sending these (SOP class, stored syntax) pairs needs to know what the destination
-    accepts and its record does not say: never for uncompressed instances sent as stored."""
+    accepts and its record does not say: never for uncompressed instances sent as stored, nor for
+    a DICOMweb destination (STOW-RS negotiates nothing: a server refuses a syntax per instance)."""
+    if destination.is_dicomweb:
+        return False
     if destination.transfer_syntax_policy == AS_STORED and all(syntax in _NATIVE for _, syntax in pairs):
         return False
     known = (destination.accepted_transfer_syntaxes or {}).get("sop_classes", {})

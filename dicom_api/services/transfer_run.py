@@ -102,7 +102,7 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome | _Sent:
             "Import them again and send.",
             fields=everything_failed,
         )
-    if is_ipv6_address(destination.host):
+    if not destination.is_dicomweb and is_ipv6_address(destination.host):
         return Outcome(
             Verdict.FAILED,
             "DCMTK 3.6.7 can't connect to an IPv6 address: give the destination a host name or an IPv4 address.",
@@ -167,6 +167,7 @@ def _attempt_entry(log: TransferLog, claimed: lifecycle.Claim, report: dcmsend.S
             "ae_title": log.destination_ae_title,
             "host": log.destination_host,
             "port": log.destination_port,
+            **({"url": claimed.destination.url} if claimed.destination.is_dicomweb else {}),
         },
         "started_at": log.heartbeat_at.isoformat() if log.heartbeat_at else None,
         "finished_at": timezone.now().isoformat(),
@@ -239,6 +240,8 @@ def outcome_of(log: TransferLog, report: dcmsend.SendReport | None, claimed: lif
     no_connection = failure is dcmsend.Failure.CONNECTION_REFUSED
     if failure.transient:
         delay = _retry_delay(log, claimed.destination, refused=no_connection)
+        if whole.retry_after is not None:
+            delay = whole.retry_after  # the server said when (an HTTP Retry-After)
         if (timezone.now() - log.timestamp).total_seconds() + delay <= settings.TRANSFER_RETRY_FOR:
             return Outcome(
                 Verdict.REQUEUE,
@@ -380,6 +383,8 @@ def failure_message(report: dcmsend.SendReport, log: TransferLog) -> str:
     ae = log.destination_ae_title
     failure = report.failure
     sent = f"{report.acknowledged} of {report.total} instances were acknowledged."
+    if report.message and failure is not dcmsend.Failure.INSTANCES_REFUSED:
+        return f"{report.message} {sent}"  # the transport's own words (DICOMweb: the URL, the HTTP status)
     if failure is dcmsend.Failure.CONNECTION_REFUSED:
         return f"Nothing accepts connections at {where}: is the DICOM service running and is the port right?"
     if failure is dcmsend.Failure.HOST_NOT_FOUND:

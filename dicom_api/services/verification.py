@@ -1,5 +1,6 @@
 """Verification: after a successful send, ask the destination which instances of the series it
-holds (a C-FIND at IMAGE level, ``dicomnet.cfind``), and compare with what it acknowledged.
+holds (a C-FIND at IMAGE level, ``dicomnet.cfind``; for a DICOMweb destination QIDO-RS at
+instance level, ``dicomnet.dicomweb``), and compare with what it acknowledged.
 
 A transfer's ``verification`` is null (never asked) or ``{state, held, missing, message}``:
 ``pending`` (being asked), ``verified`` (every delivered instance is held), ``incomplete``
@@ -16,7 +17,9 @@ from destinations.models import Destination, Verify
 from dicom_api import queue
 from dicom_api.models import DELIVERED, Action, Status, TransferInstance, TransferLog
 from dicom_api.services.connection import destination_association
+from dicom_api.services.dicomweb import destination_target
 from dicom_transfer.exceptions import ConflictError
+from dicomnet import dicomweb
 from dicomnet.addresses import AddressError
 from dicomnet.cfind import find_series_instances
 
@@ -30,7 +33,7 @@ def _write(transfer_id: int, verification: dict[str, Any]) -> None:
 
 
 def wanted(destination: Destination | None) -> bool:
-    return destination is not None and destination.verify == Verify.C_FIND
+    return destination is not None and destination.verify in (Verify.C_FIND, Verify.QIDO_RS)
 
 
 def verification_request(*, log: TransferLog) -> TransferLog:
@@ -59,12 +62,20 @@ def transfer_verify(transfer_id: int) -> dict[str, Any] | None:
             "sop_instance_uid", flat=True
         )
     )
+    service = "QIDO-RS" if destination.is_dicomweb else "C-FIND"
     try:
-        found = find_series_instances(
-            destination_association(destination),
-            study_instance_uid=log.study_instance_uid,
-            series_instance_uid=log.series_instance_uid,
-        )
+        if destination.is_dicomweb:
+            found = dicomweb.find_series_instances(
+                destination_target(destination),
+                study_instance_uid=log.study_instance_uid,
+                series_instance_uid=log.series_instance_uid,
+            )
+        else:
+            found = find_series_instances(
+                destination_association(destination),
+                study_instance_uid=log.study_instance_uid,
+                series_instance_uid=log.series_instance_uid,
+            )
     except (AddressError, ValueError) as e:
         result: dict[str, Any] = {"state": "pending", "held": None, "missing": [], "message": str(e)}
         _write(log.pk, result)
@@ -72,7 +83,7 @@ def transfer_verify(transfer_id: int) -> dict[str, Any] | None:
     if not found.answered:
         state = "unsupported" if found.reached else "pending"
         message = (
-            f"{found.message} This destination does not answer C-FIND: the transfer can't be verified there."
+            f"{found.message} This destination does not answer {service}: the transfer can't be verified there."
             if found.reached
             else f"{found.message} Verify again later."
         )

@@ -64,8 +64,10 @@ class DestinationTestConnectionView(APIView):
         },
         description="C-ECHO the destination with DCMTK echoscu; after a successful echo, negotiate storage "
         "presentation contexts (pynetdicom, nothing sent) to learn which transfer syntaxes it accepts for which "
-        "SOP classes, kept as the destination's `accepted_transfer_syntaxes`. A failed echo is still 200, with "
-        "`success: false` and a message saying what to check. Every test is written to the audit trail.",
+        "SOP classes, kept as the destination's `accepted_transfer_syntaxes`. A `dicomweb` destination is asked "
+        "`GET {url}/studies?limit=1` instead (QIDO-RS, which changes nothing) with its credentials. A failed test "
+        "is still 200, with `success: false` and a message saying what to check. Every test is written to the "
+        "audit trail.",
     )
     def post(self, request: Request, id: int) -> Response:
         destination = destination_get_visible(user=request.user, destination_id=id)

@@ -51,9 +51,13 @@ function row(destination) {
     "tr",
     { "data-destination": destination.name, class: destination.enabled ? "" : "disabled" },
     h("td", {}, h("strong", {}, destination.name)),
-    h("td", {}, h("code", {}, destination.ae_title)),
-    h("td", {}, destination.host, ...(destination.tls ? [" ", h("span", { class: "tag" }, destination.tls.has_client_key ? "TLS, client certificate" : "TLS")] : [])),
-    h("td", { class: "num" }, String(destination.port)),
+    ...(destination.kind === "dicomweb"
+      ? [h("td", {}, "DICOMweb"), h("td", { colspan: "2" }, h("code", {}, destination.url))]
+      : [
+          h("td", {}, h("code", {}, destination.ae_title)),
+          h("td", {}, destination.host, ...(destination.tls ? [" ", h("span", { class: "tag" }, destination.tls.has_client_key ? "TLS, client certificate" : "TLS")] : [])),
+          h("td", { class: "num" }, String(destination.port)),
+        ]),
     h("td", {}, destination.description || ""),
     h("td", { class: "enabled-cell" }, destination.enabled ? "Yes" : "No", unreachableNote(destination)),
     h("td", {}, h("div", { class: "test-cell" }, test, result), policy, accepted),
@@ -83,12 +87,19 @@ function openForm(destination, opener) {
   $("#destination-form-title").textContent = destination ? `Edit ${destination.name}` : "New destination";
   if (destination) {
     form.elements.name.value = destination.name;
-    form.elements.ae_title.value = destination.ae_title;
-    form.elements.host.value = destination.host;
-    form.elements.port.value = String(destination.port);
-    form.elements.max_associations.value = String(destination.max_associations || 1);
+    form.elements.kind.value = destination.kind || "dicom";
     form.elements.description.value = destination.description || "";
     form.elements.enabled.checked = destination.enabled;
+    if (destination.kind === "dicomweb") {
+      form.elements.url.value = destination.url;
+      form.elements.auth_type.value = destination.auth.type;
+      form.elements.username.value = destination.auth.username;
+    } else {
+      form.elements.ae_title.value = destination.ae_title;
+      form.elements.host.value = destination.host;
+      form.elements.port.value = String(destination.port);
+      form.elements.max_associations.value = String(destination.max_associations || 1);
+    }
     const deid = destination.deidentification;
     form.elements.deid_on.checked = Boolean(deid);
     for (const box of $$('input[name="deid_option"]', form)) box.checked = Boolean(deid && deid.options.includes(box.value));
@@ -96,9 +107,49 @@ function openForm(destination, opener) {
     form.elements.lossy_allowed.checked = destination.lossy_allowed;
   }
   showTls(form, destination ? destination.tls : null);
+  showKind(form);
   dialog.addEventListener("close", () => opener && opener.isConnected && opener.focus(), { once: true });
   dialog.showModal();
   form.elements.name.focus();
+}
+
+// The fields of the chosen kind (and of the chosen authentication) are shown; the others hidden.
+function showKind(form) {
+  const kind = form.elements.kind.value;
+  for (const part of $$("[data-kind]", form)) part.hidden = part.dataset.kind !== kind;
+  const auth = form.elements.auth_type.value;
+  for (const field of $$("[data-auth]", form)) field.hidden = !field.dataset.auth.split(" ").includes(auth);
+  $("#d-secret-label").textContent = auth === "bearer" ? "Token" : "Password";
+  const editing = state.editing && state.editing.kind === "dicomweb" ? state.editing : null;
+  const stored = editing && editing.auth.has_secret && editing.auth.type === auth;
+  setText($("#d-secret-hint"), stored ? "One is stored: leave empty to keep it." : "Never shown again once saved.");
+  const fingerprints = (editing && editing.ca_fingerprints) || [];
+  $("#d-ca-remove-field").hidden = !fingerprints.length;
+  setText(
+    $("#d-ca-hint"),
+    fingerprints.length
+      ? `Stored: SHA-256 ${fingerprints[0].slice(0, 16)}…. Leave empty to keep it.`
+      : "For https with a certificate the system does not trust.",
+  );
+}
+
+function dicomwebBody(form) {
+  const auth = { type: form.elements.auth_type.value };
+  if (auth.type === "basic") auth.username = form.elements.username.value;
+  const secret = form.elements.secret.value;
+  if (secret) auth[auth.type === "bearer" ? "token" : "password"] = secret;
+  const body = { kind: "dicomweb", url: form.elements.url.value, auth };
+  const ca = form.elements.ca_certificate.value.trim();
+  if (ca) body.ca_certificate = ca;
+  else if (form.elements.ca_remove.checked) body.ca_certificate = "";
+  return body;
+}
+
+// The auth's nested errors ({auth: {type: [...]}}) are shown under the authentication field.
+function flatAuthErrors(body) {
+  const auth = body && body.auth;
+  if (!auth || typeof auth !== "object" || Array.isArray(auth)) return body;
+  return { ...body, auth: Object.values(auth).flat() };
 }
 
 async function save(event) {
@@ -107,12 +158,8 @@ async function save(event) {
   clearErrors(form);
   const port = form.elements.port.value.trim();
   const associations = form.elements.max_associations.value.trim();
-  const body = {
+  const common = {
     name: form.elements.name.value,
-    ae_title: form.elements.ae_title.value,
-    host: form.elements.host.value,
-    port: port === "" ? 104 : Number(port),
-    max_associations: associations === "" ? 1 : Number(associations),
     description: form.elements.description.value,
     enabled: form.elements.enabled.checked,
     deidentification: form.elements.deid_on.checked
@@ -121,19 +168,32 @@ async function save(event) {
     transfer_syntax_policy: form.elements.transfer_syntax_policy.value,
     lossy_allowed: form.elements.lossy_allowed.checked,
   };
-  if (port !== "" && !Number.isInteger(body.port)) {
+  const web = form.elements.kind.value === "dicomweb";
+  const body = web
+    ? { ...common, ...dicomwebBody(form) }
+    : {
+        ...common,
+        kind: "dicom",
+        ae_title: form.elements.ae_title.value,
+        host: form.elements.host.value,
+        port: port === "" ? 104 : Number(port),
+        max_associations: associations === "" ? 1 : Number(associations),
+      };
+  if (!web && port !== "" && !Number.isInteger(body.port)) {
     showErrors(form, { port: ["Give a whole number between 1 and 65535."] });
     return;
   }
-  if (associations !== "" && !Number.isInteger(body.max_associations)) {
+  if (!web && associations !== "" && !Number.isInteger(body.max_associations)) {
     showErrors(form, { max_associations: ["Give a whole number, 1 or more."] });
     return;
   }
   const submit = form.querySelector('button[type="submit"]');
   submit.disabled = true;
   try {
-    const tls = await tlsBody(form, state.editing ? state.editing.tls : null);
-    if (tls !== undefined) body.tls = tls;
+    if (!web) {
+      const tls = await tlsBody(form, state.editing ? state.editing.tls : null);
+      if (tls !== undefined) body.tls = tls;
+    }
     if (state.editing) {
       // PATCH: settings the form does not show (set through the API) stay as they are.
       await api(`/api/destinations/${state.editing.id}/`, { method: "PATCH", body });
@@ -145,7 +205,7 @@ async function save(event) {
     $("#destination-dialog").close();
     state.onChange();
   } catch (error) {
-    if (error instanceof ApiError && error.status === 400) showErrors(form, flatErrors(error.body));
+    if (error instanceof ApiError && error.status === 400) showErrors(form, flatAuthErrors(flatErrors(error.body)));
     else showErrors(form, { non_field_errors: [error.message] });
   } finally {
     submit.disabled = false;
@@ -260,5 +320,8 @@ export function initDestinations(onChange) {
   $("#d-tls").addEventListener("change", (event) => {
     $("#d-tls-detail").hidden = !event.currentTarget.checked;
   });
+  const form = $("#destination-form");
+  form.elements.kind.addEventListener("change", () => showKind(form));
+  form.elements.auth_type.addEventListener("change", () => showKind(form));
   $("#destination-dialog [data-close]").addEventListener("click", () => $("#destination-dialog").close());
 }

@@ -66,7 +66,7 @@ function attemptsTable(attempts) {
           h("td", { class: "num" }, String(a.refused ?? "")),
           h("td", { class: "num" }, String(a.not_sent ?? "")),
           h("td", {}, words(a.outcome)),
-          h("td", {}, a.detail || (a.destination ? `to ${a.destination.ae_title} @ ${a.destination.host}:${a.destination.port}` : "")),
+          h("td", {}, a.detail || (a.destination ? `to ${a.destination.url || `${a.destination.ae_title} @ ${a.destination.host}:${a.destination.port}`}` : "")),
         ),
       ),
     ),

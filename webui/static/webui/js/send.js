@@ -206,7 +206,13 @@ export async function loadDestinations() {
           "label",
           { for: id },
           h("strong", {}, destination.name),
-          h("span", { class: "muted" }, ` ${destination.ae_title} @ ${destination.host}:${destination.port}`),
+          h(
+            "span",
+            { class: "muted" },
+            destination.kind === "dicomweb"
+              ? ` DICOMweb ${destination.url}`
+              : ` ${destination.ae_title} @ ${destination.host}:${destination.port}`,
+          ),
           destination.deidentification ? h("span", { class: "badge" }, " de-identified") : null,
         ),
         button,
