@@ -8,6 +8,7 @@ import { initDestinations, loadAdminDestinations } from "./destinations.js";
 import { fillDestinationFilter, initLog, loadLog } from "./log.js";
 import { initPassword, preparePasswordView } from "./password.js";
 import { initSend, loadDestinations, showSend } from "./send.js";
+import { initUpload } from "./upload.js";
 import { initTransfers } from "./transfers.js";
 import { initUsers, loadUsers } from "./users.js";
 
@@ -160,6 +161,7 @@ async function start() {
     location.reload();
   });
   initConnection();
+  initUpload();
   initSend();
   initTransfers();
   initLog();
