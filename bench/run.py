@@ -98,22 +98,21 @@ class App:
             return json.loads(response.read() or b"null")
 
     def web_pids(self) -> list[int]:
-        """The gunicorn worker processes (children of the gunicorn master)."""
-        pattern = f"gunicorn dicom_transfer.wsgi:application .*--bind {LOOP}:"
-        out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
-        masters = {int(pid) for pid in out}
-        children = []
-        for pid in masters:
-            with contextlib.suppress(FileNotFoundError):
-                parent = int(Path(f"/proc/{pid}/stat").read_text().split()[3])
-                if parent not in masters:
-                    children += [
-                        int(c)
-                        for c in subprocess.run(
-                            ["pgrep", "-P", str(pid)], capture_output=True, text=True
-                        ).stdout.split()
-                    ]
-        return children
+        """The gunicorn worker processes of this app (children of its gunicorn master)."""
+        bind = self.base.removeprefix("http://")
+        gunicorns: dict[int, int] = {}  # pid -> parent, for every gunicorn bound to this app's port
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                # gunicorn itself (argv[0], or the script python runs), not the supervisor naming it.
+                program = argv[0] if not argv[0].endswith(b"python") and b"python3" not in argv[0] else argv[1]
+                if not program.endswith(b"gunicorn") or bind.encode() not in argv:
+                    continue
+                stat = (entry / "stat").read_text()
+                gunicorns[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        return sorted(pid for pid, parent in gunicorns.items() if parent in gunicorns)
 
 
 def database_url(name: str) -> str:
@@ -131,12 +130,14 @@ def recreate_database(name: str) -> None:
 
 @contextlib.contextmanager
 def our_app(data_dir: Path) -> Iterator[App]:
-    recreate_database("dicom_bench")
+    # BENCH_DATABASE: another name, so benchmarks run at once on one server do not collide.
+    database = os.environ.get("BENCH_DATABASE", "dicom_bench")
+    recreate_database(database)
     port = free_port()
     password = secrets.token_urlsafe(16)
     env = {
         **os.environ,
-        "DATABASE_URL": database_url("dicom_bench"),
+        "DATABASE_URL": database_url(database),
         "DATA_DIR": str(data_dir),
         "PORT": str(port),
         "HOST": LOOP,

@@ -41,6 +41,10 @@ class ImportResultSerializer(serializers.Serializer):
     duplicate_count = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
+    state = serializers.ChoiceField(
+        choices=["open", "complete"], help_text="`open` while batches are being added; only `complete` can be sent."
+    )
+    received_bytes = serializers.IntegerField()
     patients = PatientSummarySerializer(many=True)
     errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]  # a field, not Serializer.errors
 
@@ -55,3 +59,68 @@ class ImportUploadSerializer(serializers.Serializer):
     """For the schema only: the view streams the parts itself (limits apply while reading)."""
 
     files = serializers.ListField(child=serializers.FileField())
+
+
+class ImportListItemSerializer(serializers.Serializer):
+    """One row of ``GET /imports/``."""
+
+    import_id = serializers.UUIDField(source="id")
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    state = serializers.ChoiceField(choices=["open", "complete"])
+    owner = serializers.CharField(source="owner.username")
+    received_files = serializers.IntegerField()
+    received_bytes = serializers.IntegerField(help_text="Bytes of the files received, each counted once.")
+    instance_count = serializers.IntegerField()
+    size_bytes = serializers.IntegerField(source="total_bytes", help_text="Bytes of the stored instances.")
+    patient_count = serializers.IntegerField()
+    study_count = serializers.IntegerField()
+    series_count = serializers.IntegerField()
+    transfer_count = serializers.IntegerField(help_text="Transfers (series × destination) sent from this import.")
+
+
+class ImportOpenedSerializer(serializers.Serializer):
+    """The answer of ``POST /imports/``: the new open import."""
+
+    import_id = serializers.UUIDField(source="id")
+    state = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+
+
+class ManifestFileSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="The client's relative path of the file (as sent in its filename).")
+    size_bytes = serializers.IntegerField()
+
+
+class ImportManifestSerializer(serializers.Serializer):
+    """What an import has received: a resuming client sends only the files not listed here."""
+
+    import_id = serializers.UUIDField()
+    state = serializers.CharField()
+    received_files = serializers.IntegerField()
+    received_bytes = serializers.IntegerField()
+    instance_count = serializers.IntegerField()
+    files = ManifestFileSerializer(many=True)
+
+
+class BatchOutcomeSerializer(serializers.Serializer):
+    received_files = serializers.IntegerField()
+    received_bytes = serializers.IntegerField()
+    instance_count = serializers.IntegerField(help_text="New instances this batch added.")
+    duplicate_count = serializers.IntegerField()
+    errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]  # a field, not Serializer.errors
+
+
+class BatchResultSerializer(serializers.Serializer):
+    """The answer of ``POST /imports/{id}/files/``: what the batch added, and the import's totals."""
+
+    import_id = serializers.UUIDField()
+    state = serializers.CharField()
+    batch = BatchOutcomeSerializer()
+    received_files = serializers.IntegerField()
+    received_bytes = serializers.IntegerField()
+    instance_count = serializers.IntegerField()
+    duplicate_count = serializers.IntegerField()
+    errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]  # a field, not Serializer.errors
