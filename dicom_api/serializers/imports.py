@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from dicom_api.models import ImportState
+
 
 class ImportErrorSerializer(serializers.Serializer):
     filename = serializers.CharField()
@@ -42,7 +44,7 @@ class ImportResultSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     state = serializers.ChoiceField(
-        choices=["open", "complete"], help_text="`open` while batches are being added; only `complete` can be sent."
+        choices=ImportState.choices, help_text="`open` while batches are being added; only `complete` can be sent."
     )
     received_bytes = serializers.IntegerField()
     patients = PatientSummarySerializer(many=True)
@@ -68,7 +70,7 @@ class ImportListItemSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
-    state = serializers.ChoiceField(choices=["open", "complete"])
+    state = serializers.ChoiceField(choices=ImportState.choices)
     owner = serializers.CharField(source="owner.username")
     received_files = serializers.IntegerField()
     received_bytes = serializers.IntegerField(help_text="Bytes of the files received, each counted once.")
@@ -84,7 +86,7 @@ class ImportOpenedSerializer(serializers.Serializer):
     """The answer of ``POST /imports/``: the new open import."""
 
     import_id = serializers.UUIDField(source="id")
-    state = serializers.CharField()
+    state = serializers.ChoiceField(choices=ImportState.choices)
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
 
@@ -98,7 +100,7 @@ class ImportManifestSerializer(serializers.Serializer):
     """What an import has received: a resuming client sends only the files not listed here."""
 
     import_id = serializers.UUIDField()
-    state = serializers.CharField()
+    state = serializers.ChoiceField(choices=ImportState.choices)
     received_files = serializers.IntegerField()
     received_bytes = serializers.IntegerField()
     instance_count = serializers.IntegerField()
@@ -117,7 +119,7 @@ class BatchResultSerializer(serializers.Serializer):
     """The answer of ``POST /imports/{id}/files/``: what the batch added, and the import's totals."""
 
     import_id = serializers.UUIDField()
-    state = serializers.CharField()
+    state = serializers.ChoiceField(choices=ImportState.choices)
     batch = BatchOutcomeSerializer()
     received_files = serializers.IntegerField()
     received_bytes = serializers.IntegerField()

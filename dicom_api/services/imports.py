@@ -150,7 +150,8 @@ def import_record_failure(
     """Audit an upload that imported nothing."""
     # The message may name a client's file (often a patient's name): it goes to the audit entry,
     # never to the application log.
-    logger.info("import refused for user %s (%s)", user.pk, details.get("status", "nothing importable"))
+    reason = "upload interrupted" if details.get("aborted") else details.get("status", "nothing importable")
+    logger.info("import refused for user %s (%s)", user.pk, reason)
     return audit_record(
         action=Action.IMPORT,
         status=Status.FAILED,

@@ -8,7 +8,7 @@ import { initDestinations, loadAdminDestinations } from "./destinations.js";
 import { fillDestinationFilter, initLog, loadLog } from "./log.js";
 import { initPassword, preparePasswordView } from "./password.js";
 import { initSend, loadDestinations, showSend } from "./send.js";
-import { initUpload } from "./upload.js";
+import { initUpload, loadRecentImports } from "./upload.js";
 import { initTransfers } from "./transfers.js";
 import { initUsers, loadUsers } from "./users.js";
 
@@ -44,7 +44,7 @@ async function route() {
     else link.removeAttribute("aria-current");
   }
   if (view === "send") {
-    await showSend();
+    await Promise.all([showSend(), loadRecentImports()]);
     await showFirstSteps();
   }
   if (view === "log") {
