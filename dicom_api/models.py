@@ -96,6 +96,29 @@ class ImportFile(models.Model):
         return f"import file {self.pk}"
 
 
+class ImportUpload(models.Model):
+    """One large file (a ZIP of a disc) being sent into an open import in chunks, resumable from
+    ``offset``; its bytes so far are in a hidden file of the import's directory. Once whole, it is
+    added to the import as a batch of one and this row goes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    import_session = models.ForeignKey(ImportSession, on_delete=models.CASCADE, related_name="uploads")
+    path = models.CharField(max_length=1024)  # the client's relative path: shown and compared only
+    size_bytes = models.BigIntegerField()
+    offset = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["import_session", "path"], name="import_upload_unique_path")]
+
+    def __str__(self) -> str:
+        return f"import upload {self.pk}"
+
+    @property
+    def partial_path(self) -> Path:
+        return self.import_session.directory / f".upload-{self.id.hex}"
+
+
 class DicomInstance(models.Model):
     """One stored instance of an import, with the header fields the grouping and audit need."""
 

@@ -71,8 +71,26 @@ class LiveApp:
         """Announce the whole multipart body, send ``fraction`` of it, then go away: close the
         socket (FIN), or with ``reset`` abort the connection (RST). Returns the bytes sent."""
         boundary, body = multipart_body(files)
-        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n" + "".join(
-            f"{name}: {value}\r\n" for name, value in _upload_headers(token, boundary, len(body)).items()
+        return self.send_cut("POST", path, _upload_headers(token, boundary, len(body)), body, fraction, reset=reset)
+
+    def send_bytes(self, method: str, path: str, token: str, body: bytes) -> tuple[int, Any]:
+        """A request with a raw body (application/octet-stream)."""
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        try:
+            connection.request(method, path, body, _raw_headers(token, len(body)))
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
+    def send_bytes_cut(self, method: str, path: str, token: str, body: bytes, *, fraction: float) -> int:
+        return self.send_cut(method, path, _raw_headers(token, len(body)), body, fraction, reset=False)
+
+    def send_cut(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, fraction: float, *, reset: bool
+    ) -> int:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in headers.items()
         )
         sent = int(len(body) * fraction)
         sock = socket.create_connection((self.host, self.port), timeout=30)
@@ -87,6 +105,15 @@ class LiveApp:
         finally:
             sock.close()
         return sent
+
+
+def _raw_headers(token: str, length: int) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(length),
+        "Accept": "application/json",
+    }
 
 
 def _upload_headers(token: str, boundary: str, length: int) -> dict[str, str]:

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Concat
 
-from dicom_api.models import Action, DicomInstance, ImportFile, ImportSession, TransferLog
+from dicom_api.models import Action, DicomInstance, ImportFile, ImportSession, ImportUpload, TransferLog
 
 
 def _count_of(queryset: QuerySet[Any], expression: Any) -> Coalesce:
@@ -49,3 +49,12 @@ def import_manifest(*, import_session: ImportSession) -> list[dict[str, Any]]:
     """Every file received into the import: the client's relative path and its size."""
     files = ImportFile.objects.filter(import_session=import_session).order_by("path")
     return [{"path": path, "size_bytes": size} for path, size in files.values_list("path", "size_bytes")]
+
+
+def import_partial_uploads(*, import_session: ImportSession) -> list[dict[str, Any]]:
+    """The large files of the import still being sent in chunks, with the bytes received."""
+    uploads = ImportUpload.objects.filter(import_session=import_session).order_by("path")
+    return [
+        {"upload_id": pk, "path": path, "size_bytes": size, "offset": offset}
+        for pk, path, size, offset in uploads.values_list("id", "path", "size_bytes", "offset")
+    ]

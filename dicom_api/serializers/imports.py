@@ -96,6 +96,13 @@ class ManifestFileSerializer(serializers.Serializer):
     size_bytes = serializers.IntegerField()
 
 
+class PartialUploadSerializer(serializers.Serializer):
+    upload_id = serializers.UUIDField()
+    path = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    offset = serializers.IntegerField()
+
+
 class ImportManifestSerializer(serializers.Serializer):
     """What an import has received: a resuming client sends only the files not listed here."""
 
@@ -105,6 +112,7 @@ class ImportManifestSerializer(serializers.Serializer):
     received_bytes = serializers.IntegerField()
     instance_count = serializers.IntegerField()
     files = ManifestFileSerializer(many=True)
+    uploads = PartialUploadSerializer(many=True, help_text="Large files being sent in chunks, and how far.")
 
 
 class BatchOutcomeSerializer(serializers.Serializer):

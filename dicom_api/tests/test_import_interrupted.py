@@ -8,7 +8,9 @@ the server's manifest: only the 7 missing batches go up, and the import ends wit
 
 from __future__ import annotations
 
+import io
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,15 @@ def wait_for_abort(count: int = 1) -> list[TransferLog]:
 
 def study_files(count: int, *, pixel_bytes: int, folder: str = "DISC/CT") -> list[tuple[str, bytes]]:
     return [(f"{folder}/{name}", content) for name, content in series(count, pixel_bytes=pixel_bytes).files.items()]
+
+
+def stored_zip(files: list[tuple[str, bytes]]) -> bytes:
+    """A ZIP archive of the files, not compressed (so its chunks stream past JSON_MAX_BYTES)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, content in files:
+            archive.writestr(name, content)
+    return buffer.getvalue()
 
 
 def snapshot(import_id: str) -> dict[str, Any]:
@@ -170,3 +181,39 @@ def test_1000_instances_in_batches_cut_in_the_4th_resume_with_only_what_is_missi
     assert files_under(app.data_dir / "tmp") == []
     entry = TransferLog.objects.get(action=Action.IMPORT, status=Status.SUCCESS)
     assert entry.details["instance_count"] == 1000 and entry.import_session_id is not None
+
+
+def test_a_chunk_cut_at_30_percent_is_not_kept_and_the_upload_goes_on_from_where_it_was(
+    app: LiveApp, token: str
+) -> None:
+    disc = stored_zip(study_files(30, pixel_bytes=100_000))  # 3 MB, sent in 2 chunks
+    half = len(disc) // 2
+    status, opened = app.request("POST", "/api/dicom/imports/", token=token)
+    import_id = opened["import_id"]
+    status, started = app.request(
+        "POST",
+        f"/api/dicom/imports/{import_id}/uploads/",
+        token=token,
+        body={"path": "disc.zip", "size_bytes": len(disc)},
+    )
+    assert status == 201, started
+    chunk_url = f"/api/dicom/imports/{import_id}/uploads/{started['upload_id']}/"
+    status, first = app.send_bytes("PATCH", f"{chunk_url}?offset=0", token, disc[:half])
+    assert (status, first["offset"]) == (200, half)
+
+    app.send_bytes_cut("PATCH", f"{chunk_url}?offset={half}", token, disc[half:], fraction=0.3)
+
+    (entry,) = wait_for_abort()
+    assert entry.details["import_id"] == import_id and entry.details["chunk_offset"] == half
+    status, state = app.request("GET", chunk_url, token=token)
+    assert state["offset"] == half
+    (partial,) = (app.data_dir / "imports" / import_id).glob(".upload-*")
+    assert partial.stat().st_size == half
+    assert files_under(app.data_dir / "tmp") == []
+    assert ImportSession.objects.get(pk=import_id).instance_count == 0
+
+    status, last = app.send_bytes("PATCH", f"{chunk_url}?offset={half}", token, disc[half:])
+    assert status == 200, last
+    assert last["complete"] is True and last["batch"]["instance_count"] == 30
+    session = ImportSession.objects.get(pk=import_id)
+    assert (session.instance_count, session.received_bytes) == (30, len(disc))

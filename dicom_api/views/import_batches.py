@@ -22,7 +22,7 @@ from authentication.permissions import RolePolicy
 from authentication.roles import role_of
 from dicom_api.models import ImportSession
 from dicom_api.pagination import LargeTablePagination
-from dicom_api.selectors.import_list import import_list, import_manifest
+from dicom_api.selectors.import_list import import_list, import_manifest, import_partial_uploads
 from dicom_api.selectors.imports import import_get, import_summary
 from dicom_api.serializers.imports import (
     BatchResultSerializer,
@@ -106,7 +106,11 @@ class ImportFilesView(APIView):
     @extend_schema(responses={200: ImportManifestSerializer, 404: _NOT_FOUND})
     def get(self, request: Request, import_id: uuid.UUID) -> Response:
         session = _own_import(request, import_id)
-        body = {**_totals(session), "files": import_manifest(import_session=session)}
+        body = {
+            **_totals(session),
+            "files": import_manifest(import_session=session),
+            "uploads": import_partial_uploads(import_session=session),
+        }
         return Response(ImportManifestSerializer(body).data)
 
     @extend_schema(

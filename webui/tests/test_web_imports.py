@@ -4,7 +4,9 @@ Recent imports, and Resume (the same folder picked again) sends only what the se
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,8 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Request, Route, expect
 
-from dicom_api.models import DicomInstance, ImportSession
-from testsupport.dicom_data import generate_series
+from dicom_api.models import DicomInstance, ImportSession, ImportUpload
+from testsupport.dicom_data import generate_series, instance
 from webui.tests import test_web_e2e
 from webui.tests.test_web_e2e import Screen
 
@@ -121,3 +123,67 @@ def test_recent_imports_open_and_delete(screen: Screen, user: User, tmp_path: Pa
     expect(page.locator("#recent-imports-empty")).to_be_visible()
     assert not ImportSession.objects.exists()
     assert not any(Path(settings.IMPORTS_DIR).iterdir())
+
+
+CHUNKS = re.compile(r"/api/dicom/imports/[0-9a-f-]+/uploads/[0-9a-f-]+/\?offset=(\d+)$")
+
+
+def test_a_large_zip_goes_in_chunks_and_a_reload_resumes_it_from_the_servers_offset(
+    screen: Screen, user: User, tmp_path: Path
+) -> None:
+    # 70 MB that do not compress: past the page's 64 MB, so it goes in chunks of 16 MB (5 of them).
+    disc = tmp_path / "DISC.zip"
+    with zipfile.ZipFile(disc, "w", compression=zipfile.ZIP_STORED) as archive:
+        for n in range(10):
+            archive.writestr(f"CT/{n:02d}.dcm", instance(pixel_data=os.urandom(7_000_064), rows=64, instance_number=n))
+    size = disc.stat().st_size
+    page = screen.page
+    screen.login("alice")
+
+    offsets: list[int] = []
+    held: list[Route] = []
+
+    def hold_the_third(route: Route) -> None:
+        match = CHUNKS.search(route.request.url)
+        if match and route.request.method == "PATCH":
+            offsets.append(int(match.group(1)))
+            if len(offsets) == 3:
+                held.append(route)  # never answered: the page is reloaded while it is on its way
+                return
+        route.continue_()
+
+    page.route(CHUNKS, hold_the_third)
+    page.locator("#pick-files").set_input_files(str(disc))
+    page.get_by_role("button", name="Upload").click()
+    for _ in range(600):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the third chunk was never sent"
+    page.unroute(CHUNKS)
+    page.reload()
+    for route in held:
+        with contextlib.suppress(Exception):
+            route.abort()
+    expect(page.locator("#current-user")).to_have_text("alice")
+    assert ImportUpload.objects.get().offset == 2 * 16 * 1024 * 1024
+
+    resumed: list[int] = []
+
+    def on_request(request: Request) -> None:
+        match = CHUNKS.search(request.url)
+        if match:
+            resumed.append(int(match.group(1)))
+
+    page.on("request", on_request)
+    row = page.locator("#recent-imports li[data-state=open]")
+    row.get_by_role("button", name=re.compile("^Resume the import")).click()
+    page.locator("#pick-files").set_input_files(str(disc))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-result")).to_contain_text("Imported 10 instances from 10 files", timeout=60_000)
+
+    # Only what the server lacked: the chunks from 32 MB on.
+    assert resumed == [32 * 1024**2, 48 * 1024**2, 64 * 1024**2]
+    session = ImportSession.objects.get()
+    assert (session.state, session.instance_count, session.received_bytes) == ("complete", 10, size)
+    assert not ImportUpload.objects.exists()

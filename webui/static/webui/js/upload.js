@@ -101,9 +101,44 @@ function renderStaged() {
     `Ready to upload: ${count} file${count === 1 ? "" : "s"}, ${formatBytes(bytes)} — ${names.join(", ")}${more}.${skipped}`;
 }
 
-// Batches of at most BATCH_FILES files and BATCH_BYTES bytes (a file larger than that goes alone).
+// Batches of at most BATCH_FILES files and BATCH_BYTES bytes; a file of CHUNKED_FROM bytes or
+// more (a disc's ZIP) goes alone in chunks of CHUNK_BYTES, resumed from the server's offset.
 const BATCH_FILES = 200;
 const BATCH_BYTES = 256 * 1024 * 1024;
+const CHUNKED_FROM = 64 * 1024 * 1024;
+const CHUNK_BYTES = 16 * 1024 * 1024;
+
+async function sendInChunks(importId, item, onProgress) {
+  const size = item.file.size;
+  const started = await api(`/api/dicom/imports/${importId}/uploads/`, {
+    method: "POST",
+    body: { path: item.path, size_bytes: size },
+  });
+  let offset = started.offset; // a file begun before goes on from where the server's copy ends
+  let answer = null;
+  while (offset < size) {
+    const end = Math.min(size, offset + CHUNK_BYTES);
+    const from = offset;
+    try {
+      answer = await upload(
+        `/api/dicom/imports/${importId}/uploads/${started.upload_id}/?offset=${offset}`,
+        item.file.slice(offset, end),
+        (loaded) => onProgress(from + loaded),
+        "PATCH",
+      );
+    } catch (error) {
+      // Our copy and the server's disagree (a chunk arrived whose answer was lost): go on from its.
+      if (error instanceof ApiError && error.status === 409 && error.body && Number.isInteger(error.body.offset)) {
+        offset = error.body.offset;
+        continue;
+      }
+      throw error;
+    }
+    offset = answer.offset;
+    onProgress(offset);
+  }
+  return answer;
+}
 
 function batches(items) {
   const result = [];
@@ -132,7 +167,8 @@ async function startUpload() {
   show($("#upload-progress"));
   $("#upload").disabled = true;
   $("#upload-result").replaceChildren();
-  const work = batches(state.staged);
+  const large = state.staged.filter((item) => item.file.size >= CHUNKED_FROM);
+  const work = [...batches(state.staged.filter((item) => item.file.size < CHUNKED_FROM)), ...large.map((item) => [item])];
   const total = state.staged.reduce((sum, item) => sum + item.file.size, 0) || 1;
   let done = 0;
   let lastAnnounced = -10;
@@ -154,13 +190,17 @@ async function startUpload() {
       loadRecentImports();
     }
     for (const [index, batch] of work.entries()) {
-      const form = new FormData();
-      for (const item of batch) form.append("files", item.file, item.path);
       const batchBytes = batch.reduce((sum, item) => sum + item.file.size, 0);
-      await upload(`/api/dicom/imports/${importId}/files/`, form, (loaded, sent) =>
-        // "sent" counts the multipart framing too: scale to the files' bytes.
-        progress(Math.min(batchBytes, (loaded / sent) * batchBytes), index + 1),
-      );
+      if (batch.length === 1 && batch[0].file.size >= CHUNKED_FROM) {
+        await sendInChunks(importId, batch[0], (sent) => progress(sent, index + 1));
+      } else {
+        const form = new FormData();
+        for (const item of batch) form.append("files", item.file, item.path);
+        await upload(`/api/dicom/imports/${importId}/files/`, form, (loaded, sent) =>
+          // "sent" counts the multipart framing too: scale to the files' bytes.
+          progress(Math.min(batchBytes, (loaded / sent) * batchBytes), index + 1),
+        );
+      }
       // The server has them, imported or refused: they leave the queue.
       const gone = new Set(batch);
       state.staged = state.staged.filter((item) => !gone.has(item));
