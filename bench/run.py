@@ -185,7 +185,9 @@ def our_app(data_dir: Path) -> Iterator[App]:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def multipart_upload(base: str, token: str, paths: list[Path]) -> tuple[float, Any]:
+def multipart_upload(
+    base: str, token: str, paths: list[Path], *, path: str = "/api/dicom/import/"
+) -> tuple[float, Any]:
     """One multipart request with every file, streamed from disk with an exact Content-Length."""
     boundary = uuid.uuid4().hex
     heads = [
@@ -200,7 +202,7 @@ def multipart_upload(base: str, token: str, paths: list[Path]) -> tuple[float, A
     host, port = base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=3600)
     started = time.perf_counter()
-    connection.putrequest("POST", "/api/dicom/import/")
+    connection.putrequest("POST", path)
     connection.putheader("Authorization", f"Bearer {token}")
     connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
     connection.putheader("Content-Length", str(length))

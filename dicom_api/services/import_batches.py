@@ -93,9 +93,11 @@ def import_add_files(*, import_session: ImportSession, uploads: list[Upload]) ->
             raise NotFoundError("This import no longer exists (it was deleted or it expired).")
         stage_uploads(staging, uploads)
         return _commit(import_session, staging, sizes)
-    except BaseException:
+    except BaseException as e:
         for item in staging.stored.values():
             (staging.directory / item.relative_path).unlink(missing_ok=True)
+        if isinstance(e, FileNotFoundError) and not staging.directory.is_dir():  # deleted meanwhile
+            raise NotFoundError("This import no longer exists (it was deleted or it expired).") from e
         raise
 
 

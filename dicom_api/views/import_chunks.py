@@ -25,7 +25,7 @@ from dicom_api.serializers.imports import BatchOutcomeSerializer
 from dicom_api.services.import_chunks import AppendOutcome, import_upload_append, import_upload_start
 from dicom_api.services.imports import import_record_failure
 from dicom_api.storage import check_free_space, raise_if_disk_full
-from dicom_api.uploads import CountedBody, UploadInterrupted
+from dicom_api.uploads import CountedBody, UploadInterrupted, client_path
 from dicom_api.views.upload_reading import record_refusal
 from dicom_transfer.exceptions import InvalidInputError, StorageFullError, TooLargeError
 from dicom_transfer.openapi import ErrorDetailSerializer
@@ -78,7 +78,8 @@ class ImportUploadsView(APIView):
         session = _own_import(request, import_id)
         given = UploadStartSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        existed = ImportUpload.objects.filter(import_session=session, path=given.validated_data["path"]).exists()
+        path = client_path(given.validated_data["path"])
+        existed = ImportUpload.objects.filter(import_session=session, path=path).exists()
         upload = import_upload_start(import_session=session, **given.validated_data)
         return Response(
             UploadStateSerializer(upload).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED

@@ -196,10 +196,20 @@ async function startUpload() {
       } else {
         const form = new FormData();
         for (const item of batch) form.append("files", item.file, item.path);
-        await upload(`/api/dicom/imports/${importId}/files/`, form, (loaded, sent) =>
-          // "sent" counts the multipart framing too: scale to the files' bytes.
-          progress(Math.min(batchBytes, (loaded / sent) * batchBytes), index + 1),
-        );
+        try {
+          await upload(`/api/dicom/imports/${importId}/files/`, form, (loaded, sent) =>
+            // "sent" counts the multipart framing too: scale to the files' bytes.
+            progress(Math.min(batchBytes, (loaded / sent) * batchBytes), index + 1),
+          );
+        } catch (error) {
+          // Refused whole (a limit, a ZIP bomb): sending these files again would be refused again.
+          if (error instanceof ApiError && error.status === 413) {
+            const refused = new Set(batch);
+            state.staged = state.staged.filter((item) => !refused.has(item));
+            renderStaged();
+          }
+          throw error;
+        }
       }
       // The server has them, imported or refused: they leave the queue.
       const gone = new Set(batch);
