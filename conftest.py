@@ -22,6 +22,7 @@ def _isolated_storage(settings: Any, tmp_path: Path) -> None:
     """Every test gets its own imports and upload-temp directories."""
     settings.IMPORTS_DIR = tmp_path / "imports"
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
+    settings.TLS_DIR = tmp_path / "tls"  # where real workers (DATA_DIR=tmp_path) look too
     (tmp_path / "imports").mkdir()
     (tmp_path / "upload-tmp").mkdir()
 

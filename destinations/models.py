@@ -11,6 +11,14 @@ class Verify(models.TextChoices):
     C_FIND = "c-find", "C-FIND at IMAGE level: the destination holds every instance"
 
 
+class TlsProfile(models.TextChoices):
+    """DCMTK 3.6.7's BCP 195 TLS profiles (``dicomnet.tls.Profile``)."""
+
+    BCP195_ND = "bcp195-nd", "Non-downgrading BCP 195 (DCMTK's default)"
+    BCP195 = "bcp195", "BCP 195"
+    BCP195_EX = "bcp195-ex", "Extended BCP 195"
+
+
 class Destination(models.Model):
     """A DICOM node (PACS, workstation) that series are sent to with C-STORE.
 
@@ -31,6 +39,12 @@ class Destination(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     verify = models.CharField(max_length=20, choices=Verify.choices, default=Verify.NONE)
+
+    # DICOM TLS (issue 17). An empty profile: plain TCP. The certificates are public and kept here;
+    # the client's private key never is: it is a file under DATA_DIR/tls/<id>/ (destinations/tls.py).
+    tls_profile = models.CharField(max_length=20, blank=True, default="", choices=TlsProfile.choices)
+    tls_ca_certificates = models.TextField(blank=True, default="")
+    tls_client_certificate = models.TextField(blank=True, default="")
 
     reachable = models.BooleanField(default=True)
     unreachable_since = models.DateTimeField(null=True, blank=True)

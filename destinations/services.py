@@ -9,21 +9,32 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
+from destinations import tls as tls_files
 from destinations.models import Destination
 from dicom_transfer.exceptions import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_FIELDS = ("name", "ae_title", "host", "port", "description", "enabled", "verify")
+EDITABLE_FIELDS = ("name", "ae_title", "host", "port", "description", "enabled", "verify", "tls")
 
 
-def _save(destination: Destination) -> None:
+def _save(destination: Destination, tls: dict[str, Any] | None = None) -> None:
+    """Save; with ``tls`` (checked by the serializer: ``validated_tls``) its columns and key file too.
+    The key file is written inside the transaction, so a failed write saves nothing."""
+    if tls is not None:
+        destination.tls_profile = tls["profile"]
+        destination.tls_ca_certificates = tls["ca_certificates"]
+        destination.tls_client_certificate = tls["client_certificate"]
     # The serializer checks the name first; this catches two admins saving the same name at once.
     try:
         with transaction.atomic():
             destination.save()
+            if tls is not None and tls["client_key"]:
+                tls_files.store_key(destination, tls["client_key"])
     except IntegrityError:
         raise InvalidInputError(f"A destination named {destination.name!r} already exists.", field="name") from None
+    if tls is not None and tls["client_key"] == "":
+        tls_files.remove_key(destination)
 
 
 def destination_create(*, created_by: User | None, **fields: Any) -> Destination:
@@ -31,8 +42,9 @@ def destination_create(*, created_by: User | None, **fields: Any) -> Destination
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"not destination fields: {sorted(unknown)}")
+    tls = fields.pop("tls", None)
     destination = Destination(created_by=created_by, **fields)
-    _save(destination)
+    _save(destination, tls)
     logger.info("destination %s created (by user id %s)", destination.pk, getattr(created_by, "pk", None))
     return destination
 
@@ -42,10 +54,12 @@ def destination_update(*, destination: Destination, **fields: Any) -> Destinatio
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"not destination fields: {sorted(unknown)}")
+    tls = fields.pop("tls", None)
+    names = sorted([*fields, *(["tls"] if tls is not None else [])])
     for name, value in fields.items():
         setattr(destination, name, value)
-    _save(destination)
-    logger.info("destination %s updated (%s)", destination.pk, ", ".join(sorted(fields)) or "nothing")
+    _save(destination, tls)
+    logger.info("destination %s updated (%s)", destination.pk, ", ".join(names) or "nothing")
     return destination
 
 

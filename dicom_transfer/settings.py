@@ -38,6 +38,8 @@ DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 IMPORTS_DIR = DATA_DIR / "imports"
 LOG_DIR = DATA_DIR / "logs"
 UPLOAD_TEMP_DIR = DATA_DIR / "tmp"
+# DICOM TLS destinations' client keys, DATA_DIR/tls/<destination id>/client.key (0600, in 0700).
+TLS_DIR = DATA_DIR / "tls"
 for _directory in (DATA_DIR, IMPORTS_DIR, LOG_DIR, UPLOAD_TEMP_DIR):
     # Private whatever the umask of the caller (mkdir's mode is masked by it, never widened).
     _directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -302,6 +304,8 @@ TASKS = {
 ECHOSCU_PATH = env_str("ECHOSCU_PATH", "echoscu")
 # Transfers use dcmsend: it proposes each file's own transfer syntax (see dicomnet/dcmsend.py).
 DCMSEND_PATH = env_str("DCMSEND_PATH", "dcmsend")
+# dcmsend 3.6.7 has no TLS: DICOM TLS destinations are sent to with storescu +tls (dicomnet/storescu.py).
+STORESCU_PATH = env_str("STORESCU_PATH", "storescu")
 DICOM_CALLING_AE = env_str("DICOM_CALLING_AE", "DICOMTRANSFER")
 DICOM_CONNECT_TIMEOUT = env_float("DICOM_CONNECT_TIMEOUT", 10.0, minimum=1)
 DICOM_ACSE_TIMEOUT = env_float("DICOM_ACSE_TIMEOUT", 30.0, minimum=1)

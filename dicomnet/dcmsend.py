@@ -49,6 +49,7 @@ class Failure(enum.Enum):
     INSTANCES_REFUSED = "instances_refused"
     UNSENDABLE = "unsendable"  # DCMTK could not read some files; the others were sent
     NOT_INSTALLED = "not_installed"
+    TLS = "tls"  # the server's certificate does not verify, or it refused our TLS handshake
     CANCELLED = "cancelled"
     OTHER = "other"
 
@@ -258,12 +259,15 @@ def send_files(
     on_progress: ProgressCallback | None = None,
     tick: float = 0.5,
     on_files: Callable[[list[FileOutcome]], None] | None = None,
+    work_dir: Path | None = None,
 ) -> SendReport:
     """Send ``files`` to the peer of ``request`` in one association and report what happened to each
     (by its position in ``files``: ``report.files``, also given to ``on_files`` as they are decided).
 
     ``program`` is dcmsend's name (looked up on PATH) or path; the timeouts are rounded up to
-    whole seconds (``programs.whole_seconds``). Raises ``AddressError`` for an invalid AE title,
+    whole seconds (``programs.whole_seconds``). dcmsend's working folder (its report, and links to
+    the files of a long series) is made inside ``work_dir`` (default: the system's temporary
+    folder) and removed when it ends. Raises ``AddressError`` for an invalid AE title,
     host or port and ``ValueError`` for an invalid timeout, before anything is sent.
     """
     checked = request.checked()
@@ -274,7 +278,7 @@ def send_files(
     except DcmtkNotFoundError as e:
         report.failure, report.detail = Failure.NOT_INSTALLED, str(e)
         return report
-    with tempfile.TemporaryDirectory(prefix="dcmsend-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="dcmsend-", dir=work_dir) as scratch:
         report_file = Path(scratch) / "report.txt"
         staged = sum(len(str(path)) + 1 for path in files) > _MAX_FILE_ARGUMENT_BYTES
         if staged:

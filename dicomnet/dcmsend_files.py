@@ -166,7 +166,7 @@ def stage(files: Sequence[Path], scratch: Path) -> list[Path]:
     """Hard links (symbolic across file systems) to ``files`` in ``scratch/f``, named by their
     position: short names relative to ``scratch``, where dcmsend then runs. (Not a folder for
     ``--scan-directories``: dcmsend would send its files in directory order, not ours.)"""
-    (scratch / STAGE).mkdir()
+    (scratch / STAGE).mkdir(mode=0o700)
     names = []
     for number, path in enumerate(files):
         name = Path(STAGE) / f"{number}"

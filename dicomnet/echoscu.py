@@ -43,6 +43,7 @@ from dicomnet.association import (
     network_failure,
     parse_rejection,
 )
+from dicomnet.tls import TlsOptions, check_server, dcmtk_tls_failure
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class EchoCategory(enum.StrEnum):
     NOT_INSTALLED = "not_installed"
     INVALID = "invalid"
     UNSUPPORTED = "unsupported"
+    TLS = "tls"  # the server's certificate does not verify, or the TLS handshake was refused
     OTHER = "other"
 
 
@@ -89,16 +91,18 @@ class EchoResult:
     rejection: Rejection | None = None
 
 
-def echoscu_command(*, program: str, checked: Association) -> list[str]:
+def echoscu_command(*, program: str, checked: Association, tls: TlsOptions | None = None) -> list[str]:
     """echoscu's argument list: our options and the checked values, host and port last."""
-    return [program, "--verbose", *checked.options(), checked.peer.host, str(checked.peer.port)]
+    secure = tls.options() if tls is not None else []
+    return [program, "--verbose", *checked.options(), *secure, checked.peer.host, str(checked.peer.port)]
 
 
-def echo(request: AssociationRequest, *, program: str) -> EchoResult:
+def echo(request: AssociationRequest, *, program: str, tls: TlsOptions | None = None) -> EchoResult:
     """Send a C-ECHO to the peer of ``request`` and say, for a person, how it went.
 
     ``program`` is echoscu's name (looked up on PATH) or path; the timeouts are rounded up to
-    whole seconds (``programs.whole_seconds``).
+    whole seconds (``programs.whole_seconds``). With ``tls``, the server's certificate is checked
+    first (``tls.check_server``: chain, dates and host name) and the C-ECHO goes over TLS.
     """
     started = time.monotonic()
 
@@ -128,10 +132,14 @@ def echo(request: AssociationRequest, *, program: str) -> EchoResult:
             "Give the destination a host name or an IPv4 address instead.",
         )
 
+    if tls is not None:
+        problem = check_server(host=checked.peer.host, port=checked.peer.port, tls=tls, timeout=checked.connect_timeout)
+        if problem is not None:
+            return result(EchoCategory.TLS, problem.message, f"TLS check: {problem.problem.value}")
     limit = checked.patience + KILL_MARGIN_SECONDS
     try:
         completed = subprocess.run(
-            echoscu_command(program=executable, checked=checked),
+            echoscu_command(program=executable, checked=checked, tls=tls),
             capture_output=True,
             text=True,
             encoding="utf-8",
@@ -150,6 +158,9 @@ def echo(request: AssociationRequest, *, program: str) -> EchoResult:
     except OSError as e:
         return result(EchoCategory.NOT_INSTALLED, f"echoscu could not be started ({e.strerror}); check DCMTK.")
     output = (completed.stdout + completed.stderr).strip()
+    tls_failure = dcmtk_tls_failure(output, tls=tls, where=checked.peer.where) if tls is not None else None
+    if tls_failure is not None and _ECHO_RESPONSE.search(output) is None:
+        return result(EchoCategory.TLS, tls_failure.message, output)
     category, message = interpret(output, returncode=completed.returncode, checked=checked)
     return result(category, message, output, parse_rejection(output) if category is EchoCategory.REJECTED else None)
 

@@ -37,12 +37,14 @@ def test_it_lists_enabled_destinations_for_a_user_with_every_field(
         "created_at",
         "updated_at",
         "verify",
+        "tls",
         "state",
         "active_transfers",
     }
     assert item["active_transfers"] == 0
     assert item["created_by"] == {"id": admin_user.pk, "username": "root"}
     assert item["verify"] == "none"
+    assert item["tls"] is None  # plain TCP
     assert item["state"] == {"reachable": True, "since": None, "last_error": ""}
     assert (item["name"], item["ae_title"], item["host"], item["port"], item["enabled"]) == (
         "PACS",

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest
 from django.utils import timezone
 
+from destinations import tls as tls_files
 from destinations.models import Destination
 from dicom_api.audit import audit_record
 from dicom_api.models import Action, Status, TransferLog
 from dicom_transfer.exceptions import ThrottledError
 from dicomnet.association import AssociationRequest
-from dicomnet.echoscu import EchoResult, echo
+from dicomnet.echoscu import EchoCategory, EchoResult, echo
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,19 @@ def destination_association(destination: Destination) -> AssociationRequest:
     )
 
 
+def _echo(destination: Destination) -> EchoResult:
+    """C-ECHO, over TLS for a TLS destination (its certificates written to a private folder
+    under DATA_DIR/tmp for echoscu, removed right after)."""
+    if not destination.tls_profile:
+        return echo(destination_association(destination), program=settings.ECHOSCU_PATH)
+    with tempfile.TemporaryDirectory(prefix="tls-echo-", dir=settings.FILE_UPLOAD_TEMP_DIR) as folder:
+        try:
+            options = tls_files.tls_options(destination, folder=Path(folder))
+        except tls_files.MissingKeyError as e:
+            return EchoResult(False, EchoCategory.TLS, str(e), 0)
+        return echo(destination_association(destination), program=settings.ECHOSCU_PATH, tls=options)
+
+
 def destination_test_connection(
     *,
     destination: Destination,
@@ -69,7 +85,7 @@ def destination_test_connection(
     Never raises for a failed echo; raises ``ThrottledError`` when this user's previous test, or too
     many tests of this process, are still running."""
     with _test_slot(getattr(user, "pk", None)):
-        result = echo(destination_association(destination), program=settings.ECHOSCU_PATH)
+        result = _echo(destination)
     details: dict[str, object] = {
         "category": result.category.value,
         "message": result.message,

@@ -185,6 +185,8 @@ def _import_candidate(state: Staging, path: Path, name: str, *, staged: bool) ->
             path.rename(destination)
         else:
             _move_or_copy(path, destination, size)
+        # Patient data, private whatever the umask of the process or the mode of the file given.
+        destination.chmod(0o600)
     except OSError as e:
         raise_if_disk_full(e)
         raise

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -22,13 +20,11 @@ from django.utils import timezone
 from destinations.models import Destination
 from dicom_api import stopping
 from dicom_api.models import Delivery, ImportSession, Status, TransferLog
-from dicom_api.services import reachability, verification
+from dicom_api.services import reachability, senders, staging, verification
 from dicom_api.services import transfer_ledger as ledger
 from dicom_api.services import transfer_lifecycle as lifecycle
-from dicom_api.services.connection import destination_association
 from dicomnet import dcmsend
 from dicomnet.addresses import AddressError, is_ipv6_address
-from dicomnet.echoscu import echo
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +130,9 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome | _Sent:
     if stopping.requested.is_set():
         return Outcome(Verdict.RELEASE, "The worker was stopped before this attempt began; queued again.")
     try:
-        report = _send(destination, files, progress, record)
+        with staging.staging_area(transfer_id=log.pk, token=claimed.token) as area:
+            send = senders.sender_for(destination)
+            report = send(destination=destination, files=files, progress=progress, record=record, staging=area)
     except AddressError as e:
         return Outcome(
             Verdict.FAILED,
@@ -142,42 +140,6 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome | _Sent:
             fields=everything_failed,
         )
     return _Sent(report, rows, unwritten)
-
-
-def _send(
-    destination: Destination,
-    files: list[Path],
-    progress: dcmsend.ProgressCallback,
-    record: Callable[[list[dcmsend.FileOutcome]], None],
-) -> dcmsend.SendReport:
-    request = destination_association(destination)
-    report = dcmsend.send_files(
-        files=files,
-        request=request,
-        program=settings.DCMSEND_PATH,
-        on_progress=progress,
-        tick=settings.TRANSFER_PROGRESS_INTERVAL,
-        on_files=record,
-    )
-    if report.failure is dcmsend.Failure.ASSOCIATION_REJECTED:
-        # dcmsend does not say why (unless in debug mode, too verbose for big series): ask the
-        # peer once more with a C-ECHO, which reports the reason of the rejection.
-        # Short timeouts: this runs without a heartbeat, well inside TRANSFER_STALE_AFTER.
-        limit = max(1.0, min(settings.DICOM_ACSE_TIMEOUT, settings.TRANSFER_STALE_AFTER / 4))
-        diagnosis = echo(
-            replace(
-                request,
-                connect_timeout=min(settings.DICOM_CONNECT_TIMEOUT, limit),
-                acse_timeout=limit,
-                dimse_timeout=limit,
-            ),
-            program=settings.ECHOSCU_PATH,
-        )
-        if diagnosis.rejection is not None:
-            report.rejection, report.detail = diagnosis.rejection, diagnosis.message
-            if diagnosis.rejection.transient:
-                report.failure = dcmsend.Failure.PEER_BUSY
-    return report
 
 
 def _attempt_entry(log: TransferLog, claimed: lifecycle.Claim, report: dcmsend.SendReport) -> dict[str, Any]:
@@ -375,6 +337,8 @@ def failure_message(report: dcmsend.SendReport, log: TransferLog) -> str:
             f"The destination rejected the association: check that the destination knows our AE title "
             f"{settings.DICOM_CALLING_AE!r} and that its AE title is {ae!r}."
         )
+    if failure is dcmsend.Failure.TLS:
+        return f"{report.detail} {sent}"
     if failure is dcmsend.Failure.PEER_BUSY:
         return f"The destination is busy and refused the association for now ({report.detail}). {sent}"
     if failure is dcmsend.Failure.TIMEOUT:

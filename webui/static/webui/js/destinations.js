@@ -42,7 +42,7 @@ function row(destination) {
     { "data-destination": destination.name, class: destination.enabled ? "" : "disabled" },
     h("td", {}, h("strong", {}, destination.name)),
     h("td", {}, h("code", {}, destination.ae_title)),
-    h("td", {}, destination.host),
+    h("td", {}, destination.host, ...(destination.tls ? [" ", h("span", { class: "tag" }, destination.tls.has_client_key ? "TLS, client certificate" : "TLS")] : [])),
     h("td", { class: "num" }, String(destination.port)),
     h("td", {}, destination.description || ""),
     h("td", { class: "enabled-cell" }, destination.enabled ? "Yes" : "No", unreachableNote(destination)),
@@ -79,6 +79,7 @@ function openForm(destination, opener) {
     form.elements.description.value = destination.description || "";
     form.elements.enabled.checked = destination.enabled;
   }
+  showTls(form, destination ? destination.tls : null);
   dialog.addEventListener("close", () => opener && opener.isConnected && opener.focus(), { once: true });
   dialog.showModal();
   form.elements.name.focus();
@@ -104,6 +105,8 @@ async function save(event) {
   const submit = form.querySelector('button[type="submit"]');
   submit.disabled = true;
   try {
+    const tls = await tlsBody(form, state.editing ? state.editing.tls : null);
+    if (tls !== undefined) body.tls = tls;
     if (state.editing) {
       await api(`/api/destinations/${state.editing.id}/`, { method: "PUT", body });
     } else {
@@ -113,11 +116,62 @@ async function save(event) {
     await loadAdminDestinations();
     state.onChange();
   } catch (error) {
-    if (error instanceof ApiError && error.status === 400) showErrors(form, error.body);
+    if (error instanceof ApiError && error.status === 400) showErrors(form, flatErrors(error.body));
     else showErrors(form, { non_field_errors: [error.message] });
   } finally {
     submit.disabled = false;
   }
+}
+
+// DICOM TLS: PEM files are read as text in the browser and sent in `tls`; the stored key is never
+// sent back by the API (has_client_key says whether there is one), so an edit without a new key file
+// keeps it (the stored client certificate is sent again with it).
+function showTls(form, tls) {
+  form.elements.tls_enabled.checked = Boolean(tls);
+  $("#d-tls-detail").hidden = !tls;
+  form.elements["tls.profile"].value = tls ? tls.profile : "bcp195-nd";
+  setText($("#d-tls-ca-stored"), tls ? "Stored: " + pemSubjects(tls.ca_certificates) + ". Choose a file to replace them." : "");
+  setText(
+    $("#d-tls-cert-stored"),
+    tls && tls.client_certificate ? "Stored: a client certificate. Choose a file to replace it." : "None stored.",
+  );
+  setText($("#d-tls-key-stored"), tls && tls.has_client_key ? "A client key is stored (it is never shown)." : "No client key stored.");
+  $("#d-tls-warnings").replaceChildren(...((tls && tls.warnings) || []).map((w) => h("li", {}, w)));
+}
+
+function pemSubjects(pem) {
+  const count = (pem.match(/-----BEGIN CERTIFICATE-----/g) || []).length;
+  return `${count} certificate${count === 1 ? "" : "s"}`;
+}
+
+async function fileText(input) {
+  const file = input.files && input.files[0];
+  return file ? await file.text() : null;
+}
+
+async function tlsBody(form, stored) {
+  if (!form.elements.tls_enabled.checked) return stored ? null : undefined;
+  const ca = await fileText(form.elements["tls.ca_certificates"]);
+  const certificate = await fileText(form.elements["tls.client_certificate"]);
+  const key = await fileText(form.elements["tls.client_key"]);
+  const body = {
+    profile: form.elements["tls.profile"].value,
+    ca_certificates: ca !== null ? ca : stored ? stored.ca_certificates : "",
+  };
+  if (form.elements.tls_no_client.checked) return { ...body, client_certificate: "" };
+  body.client_certificate = certificate !== null ? certificate : stored ? stored.client_certificate : "";
+  if (key !== null) body.client_key = key;
+  const passphrase = form.elements["tls.client_key_passphrase"].value;
+  if (key !== null && passphrase) body.client_key_passphrase = passphrase;
+  return body;
+}
+
+function flatErrors(body) {
+  if (!body || typeof body.tls !== "object" || Array.isArray(body.tls) || body.tls === null) return body;
+  const flat = { ...body };
+  delete flat.tls;
+  for (const [field, messages] of Object.entries(body.tls)) flat[field === "non_field_errors" ? "tls" : `tls.${field}`] = messages;
+  return flat;
 }
 
 async function confirmDelete(destination, opener) {
@@ -173,5 +227,8 @@ export function initDestinations(onChange) {
   state.onChange = onChange;
   $("#new-destination").addEventListener("click", (event) => openForm(null, event.currentTarget));
   $("#destination-form").addEventListener("submit", save);
+  $("#d-tls").addEventListener("change", (event) => {
+    $("#d-tls-detail").hidden = !event.currentTarget.checked;
+  });
   $("#destination-dialog [data-close]").addEventListener("click", () => $("#destination-dialog").close());
 }
