@@ -79,6 +79,7 @@ def test_a_reload_in_the_middle_of_an_upload_finds_it_again_and_resume_sends_the
     row = page.locator("#recent-imports li[data-state=open]")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("Not finished: 200 files received")
+    screen.shot("recent-imports")
     assert screen.page.locator("#tree-card").is_hidden()
 
     posted.clear()
@@ -87,6 +88,7 @@ def test_a_reload_in_the_middle_of_an_upload_finds_it_again_and_resume_sends_the
     page.locator("#pick-folder").set_input_files(str(root))
     expect(page.locator("#staged-summary")).to_contain_text("251 files")
     expect(page.locator("#staged-summary")).to_contain_text("200 already on the server, skipped")
+    screen.shot("resume")
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#upload-result")).to_contain_text("Imported 450 instances from 451 files", timeout=60_000)
     expect(page.locator(".file-errors li")).to_have_text("pick/DISC/README.txt: not a DICOM file")

@@ -1,8 +1,9 @@
 // Step 1 of the send view: pick or drop files and folders, stage them, upload them as an import.
 
-import { api, ApiError, upload } from "./api.js";
+import { api, ApiError } from "./api.js";
 import { $, announce, formatBytes, formatDateTime, h, setText, show } from "./dom.js";
 import { showImport } from "./send.js";
+import { batches, CHUNKED_FROM, sendBatch, sendInChunks } from "./upload-batches.js";
 
 const state = {
   staged: [], // {file, path}
@@ -101,62 +102,6 @@ function renderStaged() {
     `Ready to upload: ${count} file${count === 1 ? "" : "s"}, ${formatBytes(bytes)} — ${names.join(", ")}${more}.${skipped}`;
 }
 
-// Batches of at most BATCH_FILES files and BATCH_BYTES bytes; a file of CHUNKED_FROM bytes or
-// more (a disc's ZIP) goes alone in chunks of CHUNK_BYTES, resumed from the server's offset.
-const BATCH_FILES = 200;
-const BATCH_BYTES = 256 * 1024 * 1024;
-const CHUNKED_FROM = 64 * 1024 * 1024;
-const CHUNK_BYTES = 16 * 1024 * 1024;
-
-async function sendInChunks(importId, item, onProgress) {
-  const size = item.file.size;
-  const started = await api(`/api/dicom/imports/${importId}/uploads/`, {
-    method: "POST",
-    body: { path: item.path, size_bytes: size },
-  });
-  let offset = started.offset; // a file begun before goes on from where the server's copy ends
-  let answer = null;
-  while (offset < size) {
-    const end = Math.min(size, offset + CHUNK_BYTES);
-    const from = offset;
-    try {
-      answer = await upload(
-        `/api/dicom/imports/${importId}/uploads/${started.upload_id}/?offset=${offset}`,
-        item.file.slice(offset, end),
-        (loaded) => onProgress(from + loaded),
-        "PATCH",
-      );
-    } catch (error) {
-      // Our copy and the server's disagree (a chunk arrived whose answer was lost): go on from its.
-      if (error instanceof ApiError && error.status === 409 && error.body && Number.isInteger(error.body.offset)) {
-        offset = error.body.offset;
-        continue;
-      }
-      throw error;
-    }
-    offset = answer.offset;
-    onProgress(offset);
-  }
-  return answer;
-}
-
-function batches(items) {
-  const result = [];
-  let current = [];
-  let bytes = 0;
-  for (const item of items) {
-    if (current.length && (current.length >= BATCH_FILES || bytes + item.file.size > BATCH_BYTES)) {
-      result.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(item);
-    bytes += item.file.size;
-  }
-  if (current.length) result.push(current);
-  return result;
-}
-
 async function startUpload() {
   if (state.uploading || !state.staged.length) return;
   state.uploading = true;
@@ -194,13 +139,8 @@ async function startUpload() {
       if (batch.length === 1 && batch[0].file.size >= CHUNKED_FROM) {
         await sendInChunks(importId, batch[0], (sent) => progress(sent, index + 1));
       } else {
-        const form = new FormData();
-        for (const item of batch) form.append("files", item.file, item.path);
         try {
-          await upload(`/api/dicom/imports/${importId}/files/`, form, (loaded, sent) =>
-            // "sent" counts the multipart framing too: scale to the files' bytes.
-            progress(Math.min(batchBytes, (loaded / sent) * batchBytes), index + 1),
-          );
+          await sendBatch(importId, batch, (sent) => progress(sent, index + 1));
         } catch (error) {
           // Refused whole (a limit, a ZIP bomb): sending these files again would be refused again.
           if (error instanceof ApiError && error.status === 413) {
