@@ -8,7 +8,7 @@ export DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/dicom_transfer
 
 ARGS ?=
 
-.PHONY: run manage test lint format setup setup-dev setup-ldap ldap-build-deps dcmtk orthanc chromium slapd axe bench clean
+.PHONY: run manage test lint format setup setup-dev setup-ldap ldap-build-deps dcmtk orthanc chromium slapd axe bench bench-dashboard clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -83,6 +83,10 @@ format:
 
 bench: setup-dev
 	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} $(PY) bench/run.py
+
+# The dashboard and /metrics over 1,000,000 audit entries, in a PostgreSQL database of its own.
+bench-dashboard: setup-dev
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/dicom_bench_dashboard} $(PY) bench/dashboard.py --runs 50
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -37,3 +37,12 @@ class IsAdmin(RolePolicy):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return super().has_permission(request, view) and role_of(request.user) == Role.ADMIN
+
+
+class ReadsEveryAuditEntry(RolePolicy):
+    """Admins and auditors: for what is computed from everyone's audit entries (the dashboard)."""
+
+    message = "Only administrators and auditors can see this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return super().has_permission(request, view) and role_of(request.user) in (Role.ADMIN, Role.AUDITOR)

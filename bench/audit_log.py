@@ -89,7 +89,7 @@ INSERT INTO dicom_api_transferlog (
     user_id, username, client_address, action, timestamp, completed_at, status,
     patient_name, patient_id, study_instance_uid, series_instance_uid, series_description, modality,
     instance_count, destination_id, destination_name, destination_ae_title, destination_host,
-    destination_port, error_message, details, instances_sent, instances_failed, attempt, claim_token)
+    destination_port, error_message, details, instances_sent, instances_failed, attempt, worker_id)
 SELECT
     (%(user_ids)s::bigint[])[u + 1], (%(usernames)s::text[])[u + 1],
     ('10.1.' || (u %% 250) || '.' || (i %% 250))::inet,
@@ -145,6 +145,8 @@ def fill(entries: int, users: list[Any], destinations: list[Any], refill: bool) 
         print(f"reusing {have:,} entries", flush=True)
         return
     # Build the search indexes after the rows are in: much faster than maintaining them per row.
+    # The rows have the columns of migration 0001 (worker_id became claim_token in 0003); later
+    # migrations add theirs with defaults.
     call_command("migrate", "dicom_api", "0001", verbosity=0)
     started = time.perf_counter()
     with connection.cursor() as cursor:

@@ -39,6 +39,15 @@ class Destination(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     verify = models.CharField(max_length=20, choices=Verify.choices, default=Verify.NONE)
+    # null, or {"profile": "basic", "options": [...]}: instances sent here are de-identified
+    # (``destinations.validators.clean_deidentification``, ``dicom_api.services.deidentification``).
+    deidentification = models.JSONField(null=True, blank=True, default=None)
+
+    # What it is sent in (issue 15): "as-stored", "uncompressed", or a transfer syntax UID
+    # (``dicom_api.services.syntax_policy``); what its last probe found it accepts.
+    transfer_syntax_policy = models.CharField(max_length=64, default="as-stored")
+    lossy_allowed = models.BooleanField(default=False)
+    accepted_transfer_syntaxes = models.JSONField(null=True, blank=True)
 
     # DICOM TLS (issue 17). An empty profile: plain TCP. The certificates are public and kept here;
     # the client's private key never is: it is a file under DATA_DIR/tls/<id>/ (destinations/tls.py).

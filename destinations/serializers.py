@@ -4,12 +4,16 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from pydicom.uid import UID
 from rest_framework import serializers
 
 from destinations import tls as tls_files
 from destinations.models import Destination, TlsProfile, Verify
-from destinations.validators import clean_ae_title, clean_host, validate_port
+from destinations.syntaxes import policy_clean
+from destinations.validators import clean_ae_title, clean_deidentification, clean_host, validate_port
 from dicom_api.models import ACTIVE_STATUSES, Action
+from dicom_transfer.exceptions import InvalidInputError
 from dicomnet import certificates
 
 
@@ -155,6 +159,46 @@ def validated_tls(value: dict[str, Any] | None, instance: Destination | None) ->
     return {**checked, "client_certificate": client.pem, "client_key": certificates.unencrypted_pem(key)}
 
 
+class SyntaxSerializer(serializers.Serializer[Any]):
+    uid = serializers.CharField()
+    name = serializers.CharField()
+
+
+class AcceptedSopClassSerializer(serializers.Serializer[Any]):
+    uid = serializers.CharField(help_text="Storage SOP Class UID.")
+    name = serializers.CharField()
+    transfer_syntaxes = SyntaxSerializer(many=True, help_text="Accepted for it, in our order of proposal; empty: none.")
+
+
+class AcceptedTransferSyntaxesSerializer(serializers.Serializer[Any]):
+    probed_at = serializers.DateTimeField(allow_null=True, help_text="When the last successful probe ran.")
+    message = serializers.CharField(help_text="Why the last probe failed (empty when it succeeded).")
+    sop_classes = AcceptedSopClassSerializer(many=True, help_text="By name.")
+
+
+def _uid(value: str) -> dict[str, str]:
+    name = UID(value).name
+    return {"uid": value, "name": name if name and name != value else value}
+
+
+def accepted_syntaxes_view(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The probe's record (``Destination.accepted_transfer_syntaxes``) as the API shows it."""
+    if not record:
+        return None
+    classes = record.get("sop_classes", {})
+    return {
+        "probed_at": record.get("probed_at"),
+        "message": record.get("message", ""),
+        "sop_classes": sorted(
+            (
+                {**_uid(sop_class), "transfer_syntaxes": [_uid(syntax) for syntax in syntaxes]}
+                for sop_class, syntaxes in classes.items()
+            ),
+            key=lambda entry: (entry["name"], entry["uid"]),
+        ),
+    }
+
+
 class DestinationSerializer(serializers.ModelSerializer[Destination]):
     """A DICOM node. ``created_by`` is ``{id, username}`` of the admin who created it (null once
     that account is deleted)."""
@@ -184,6 +228,34 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
         help_text="After a successful send: `none`, or `c-find` (ask the destination, at IMAGE level, "
         "whether it holds every instance).",
     )
+    deidentification = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text='null (default: instances leave as they are), or {"profile": "basic", "options": [...]}: the '
+        "PS3.15 Basic Application Level Confidentiality Profile applied to every instance sent here, with options "
+        "among retain_longitudinal_modified_dates, retain_patient_characteristics, retain_device_identity, "
+        "clean_descriptors, allow_burned_in_annotation.",
+    )
+    # Transfer syntaxes (issue 15; docs/transfers.md, "Transfer syntaxes").
+    transfer_syntax_policy = serializers.CharField(
+        required=False,
+        default="as-stored",
+        max_length=64,
+        help_text="What instances are sent in: `as-stored` (default; an instance whose syntax the destination "
+        "does not accept is still sent in one it does), `uncompressed`, or a transfer syntax UID: "
+        "1.2.840.10008.1.2.1 (explicit VR little endian), 1.2.840.10008.1.2 (implicit), 1.2.840.10008.1.2.4.80 "
+        "(JPEG-LS lossless), 1.2.840.10008.1.2.4.90 (JPEG 2000 lossless), 1.2.840.10008.1.2.5 (RLE lossless).",
+    )
+    lossy_allowed = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Whether an instance stored lossy-compressed may be converted by the policy (it is otherwise "
+        "sent as stored, or decompressed when the destination does not accept its syntax).",
+    )
+    accepted_transfer_syntaxes = serializers.SerializerMethodField(
+        help_text="What the last probe (at each connection test) found the destination accepts; null before one."
+    )
     state = DestinationStateSerializer(source="*", read_only=True, help_text="As the workers last found it.")
     tls = DestinationTlsSerializer(
         required=False,
@@ -206,6 +278,10 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
             "enabled",
             "verify",
             "tls",
+            "deidentification",
+            "transfer_syntax_policy",
+            "lossy_allowed",
+            "accepted_transfer_syntaxes",
             "state",
             "created_by",
             "created_at",
@@ -213,6 +289,16 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
             "active_transfers",
         ]
         read_only_fields = ["id", "created_by", "created_at", "updated_at", "state"]
+
+    @extend_schema_field(AcceptedTransferSyntaxesSerializer(allow_null=True))
+    def get_accepted_transfer_syntaxes(self, destination: Destination) -> dict[str, Any] | None:
+        return accepted_syntaxes_view(destination.accepted_transfer_syntaxes)
+
+    def validate_transfer_syntax_policy(self, value: str) -> str:
+        try:
+            return policy_clean(value)
+        except InvalidInputError as e:
+            raise serializers.ValidationError(str(e)) from None
 
     def get_active_transfers(self, destination: Destination) -> int:
         annotated = getattr(destination, "active_transfers", None)
@@ -236,6 +322,9 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
 
     def validate_tls(self, value: dict[str, Any] | None) -> dict[str, Any]:
         return validated_tls(value, self.instance if isinstance(self.instance, Destination) else None)
+
+    def validate_deidentification(self, value: Any) -> dict[str, Any] | None:
+        return _drf(clean_deidentification, value)  # type: ignore[no-any-return]
 
     def validate_port(self, value: int) -> int:
         _drf(validate_port, value)

@@ -15,7 +15,23 @@ from dicom_transfer.exceptions import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_FIELDS = ("name", "ae_title", "host", "port", "description", "enabled", "verify", "tls")
+EDITABLE_FIELDS = (
+    "name",
+    "ae_title",
+    "host",
+    "port",
+    "description",
+    "enabled",
+    "verify",
+    # issue 15: what instances are sent in
+    "transfer_syntax_policy",
+    "lossy_allowed",
+    # issue 16: de-identification on the way out
+    "deidentification",
+    # issue 17: DICOM TLS
+    "tls",
+)
+_PEER_FIELDS = ("ae_title", "host", "port")  # another peer: what the last probe found no longer holds
 
 
 def _save(destination: Destination, tls: dict[str, Any] | None = None) -> None:
@@ -56,6 +72,8 @@ def destination_update(*, destination: Destination, **fields: Any) -> Destinatio
         raise TypeError(f"not destination fields: {sorted(unknown)}")
     tls = fields.pop("tls", None)
     names = sorted([*fields, *(["tls"] if tls is not None else [])])
+    if any(name in fields and fields[name] != getattr(destination, name) for name in _PEER_FIELDS):
+        destination.accepted_transfer_syntaxes = None
     for name, value in fields.items():
         setattr(destination, name, value)
     _save(destination, tls)

@@ -26,6 +26,7 @@ class Action(models.TextChoices):
     USER_UPDATE = "user_update", "User changed"
     PASSWORD_CHANGE = "password_change", "Password changed"
     PASSWORD_RESET = "password_reset", "Password reset"
+    PSEUDONYM_LOOKUP = "pseudonym_lookup", "Pseudonym looked up"  # an admin asked who a pseudonym is
 
 
 class Status(models.TextChoices):
@@ -207,6 +208,16 @@ class TransferLog(models.Model):
     # After a successful send to a destination that asks for it: {state, held, missing, message}
     # (``dicom_api.services.verification``).
     verification = models.JSONField(null=True, blank=True)
+    # Figures of the metrics and the dashboard (``dicom_api.selectors.metrics`` and ``.dashboard``),
+    # kept as columns so they are aggregated in the database. ``started_at``: the first claim;
+    # ``queue_seconds``: from the request to it; ``send_seconds``: from it to the final outcome
+    # (retries' waits included: how long the user waited for it to be done).
+    started_at = models.DateTimeField(null=True, blank=True)
+    queue_seconds = models.FloatField(null=True, blank=True)
+    send_seconds = models.FloatField(null=True, blank=True)
+    # The bytes the entry moved: of the instances the destination stored (send, as they were
+    # imported), or stored by the import (import).
+    byte_count = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-timestamp", "-id"]
@@ -222,6 +233,12 @@ class TransferLog(models.Model):
                 fields=["status", "heartbeat_at"],
                 name="log_active_idx",
                 condition=Q(status__in=["pending", "sending"]),
+            ),
+            # The dashboard's window and the metrics' totals: finished sends, by when they ended.
+            models.Index(
+                fields=["completed_at"],
+                name="log_send_completed_idx",
+                condition=Q(action="send"),
             ),
         ]
 
@@ -245,7 +262,8 @@ class Delivery(models.TextChoices):
     ACKNOWLEDGED = "acknowledged", "Acknowledged (Success)"
     WARNING = "warning", "Acknowledged with a warning"
     REFUSED = "refused", "Refused by the destination"
-    UNSENDABLE = "unsendable", "Could not be sent (damaged file)"
+    UNSENDABLE = "unsendable", "Could not be sent (damaged file, or no copy the destination accepts could be made)"
+    HELD_BACK = "held_back", "Held back: a change of this send keeps it from this destination"
 
 
 DELIVERED = (Delivery.ACKNOWLEDGED, Delivery.WARNING)
@@ -266,6 +284,11 @@ class TransferInstance(models.Model):
     outcome = models.CharField(max_length=12, choices=Delivery.choices, default=Delivery.PENDING)
     dimse_status = models.PositiveIntegerField(null=True, blank=True)
     reason = models.TextField(blank=True, default="")
+    # Sent from a staged copy (issue 15): the stored syntax and the copy's when it was transcoded
+    # (both blank when the stored file itself was sent), and what the send's changes did to it.
+    transcoded_from = models.CharField(max_length=64, blank=True, default="", db_default="")
+    transcoded_to = models.CharField(max_length=64, blank=True, default="", db_default="")
+    changes = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["transfer", "position"]
@@ -289,3 +312,31 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"worker {self.worker_id}"
+
+
+class DeidentificationKey(models.Model):
+    """The installation's key for de-identification (one row): replacement UIDs, pseudonyms and
+    date shifts are keyed hashes with it, so they are the same on every worker and every send.
+    In the database, not in DATA_DIR, because workers on several machines share the database."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    key = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return "de-identification key"
+
+
+class PatientPseudonym(models.Model):
+    """Which patient a pseudonym sent to a de-identifying destination stands for (admins only)."""
+
+    pseudonym = models.CharField(max_length=64, unique=True)
+    patient_id = models.CharField(max_length=64, blank=True, default="")
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True, default="")
+    patient_name = models.CharField(max_length=324, blank=True, default="")
+    first_transfer = models.ForeignKey(TransferLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"pseudonym {self.pseudonym}"

@@ -1,7 +1,8 @@
 from django.urls import path
 
 from dicom_api.views import logs as log_views
-from dicom_api.views import transfers
+from dicom_api.views import pseudonyms, transfers
+from dicom_api.views.dashboard import DashboardView
 from dicom_api.views.import_batches import ImportCompleteView, ImportFilesView, ImportListView
 from dicom_api.views.import_chunks import ImportUploadDetailView, ImportUploadsView
 from dicom_api.views.imports import ImportDetailView, ImportView
@@ -25,6 +26,8 @@ urlpatterns = [
     path("transfers/<id:pk>/retry/", transfers.RetryView.as_view(), name="dicom-transfer-retry"),
     path("transfers/<id:pk>/instances/", transfers.InstancesView.as_view(), name="dicom-transfer-instances"),
     path("transfers/<id:pk>/verify/", transfers.VerifyView.as_view(), name="dicom-transfer-verify"),
+    path("dashboard/", DashboardView.as_view(), name="dicom-dashboard"),
+    path("pseudonyms/<str:pseudonym>/", pseudonyms.PseudonymView.as_view(), name="dicom-pseudonym"),
     # Audit log: read-only, so only GET is routed and every write answers 405.
     path("logs/", log_views.TransferLogViewSet.as_view({"get": "list"}), name="log-list"),
     path("logs/<id:pk>/", log_views.TransferLogViewSet.as_view({"get": "retrieve"}), name="log-detail"),

@@ -42,3 +42,23 @@ class SafeAccessLogger(Logger):
 
 
 logger_class = SafeAccessLogger
+
+
+def _metrics_dir() -> Any:
+    from django.conf import settings
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dicom_transfer.settings")
+    return settings.METRICS_DIR  # the settings also point prometheus-client's workers at it
+
+
+def on_starting(server: Any) -> None:
+    """The request counts of web processes that are gone start over with this server."""
+    from dicom_transfer.metrics.multiproc import remove_dead
+
+    remove_dead(_metrics_dir())
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from dicom_transfer.metrics.multiproc import process_dead
+
+    process_dead(_metrics_dir(), worker.pid)

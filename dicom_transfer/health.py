@@ -36,6 +36,23 @@ def _binary(program: str) -> dict[str, Any]:
     return {"ok": True, "version": found}
 
 
+def _storescu(database_ok: bool) -> dict[str, Any]:
+    """storescu sends to DICOM TLS destinations only (dcmsend 3.6.7 has no TLS): missing, it makes
+    the service unavailable only while an enabled destination needs it."""
+    from destinations.models import Destination
+
+    part = _binary(settings.STORESCU_PATH)
+    try:
+        needed = database_ok and Destination.objects.filter(enabled=True).exclude(tls_profile="").exists()
+    except Exception:  # the database part says what is wrong
+        needed = False
+    part["needed"] = needed
+    if not part["ok"] and not needed:
+        part["ok"] = True
+        part["error"] += " (needed only for DICOM TLS destinations; none is enabled)"
+    return part
+
+
 def _worker() -> dict[str, Any]:
     from dicom_api.models import WorkerHeartbeat
 
@@ -64,6 +81,7 @@ def health(request: HttpRequest) -> JsonResponse:
         "database": database,
         "echoscu": _binary(settings.ECHOSCU_PATH),
         "dcmsend": _binary(settings.DCMSEND_PATH),
+        "storescu": _storescu(database["ok"]),
         "worker": _worker() if database["ok"] else {"ok": False, "error": "database unavailable"},
     }
     healthy = all(part["ok"] for part in parts.values())

@@ -103,3 +103,40 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                 responses.setdefault(code, _json(schema, _DESCRIPTIONS[code]))
             _also_validation_errors(responses.get("400"))
     return result
+
+
+_METRICS = {
+    "get": {
+        "operationId": "metrics",
+        "summary": "Prometheus metrics (text format)",
+        "description": (
+            "Transfers by destination and outcome, instances and bytes sent, send time and queue wait "
+            "histograms, queue depth and the age of the oldest pending transfer per destination, live "
+            "workers, imports and bytes imported (all from the database: the same from every web "
+            "process), and HTTP request latency by view (this machine's web processes). No patient "
+            "data in any label. The bearer token is `METRICS_TOKEN`; unset, the endpoint is off (404)."
+        ),
+        "tags": ["metrics"],
+        "security": [{"metricsToken": []}],
+        "responses": {
+            "200": {
+                "description": "Prometheus' text exposition format 0.0.4.",
+                "content": {"text/plain; version=0.0.4; charset=utf-8": {"schema": {"type": "string"}}},
+            },
+            "401": _json(_DETAIL, "No bearer token, or not `METRICS_TOKEN`."),
+            "404": _json(_DETAIL, "Metrics are off: `METRICS_TOKEN` is unset."),
+        },
+    }
+}
+
+
+def add_metrics(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular ``POSTPROCESSING_HOOKS`` entry: ``/metrics`` is a plain Django view."""
+    result.setdefault("paths", {})["/metrics"] = _METRICS
+    schemes = result.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["metricsToken"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The value of the METRICS_TOKEN environment variable (not a user's JWT).",
+    }
+    return result

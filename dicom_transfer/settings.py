@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import secrets
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -101,6 +102,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dicom_transfer.metrics.http.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "dicom_transfer.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -292,6 +294,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "dicom_transfer.openapi.add_error_responses",
+        "dicom_transfer.openapi.add_metrics",
     ],
 }
 
@@ -345,6 +348,15 @@ TRANSFER_PROGRESS_INTERVAL = env_float("TRANSFER_PROGRESS_INTERVAL", 0.5, minimu
 WORKER_HEARTBEAT_INTERVAL = env_float("WORKER_HEARTBEAT_INTERVAL", 2.0, minimum=0.1)
 WORKER_STALE_AFTER = env_float("WORKER_STALE_AFTER", 60.0, minimum=1)
 HOUSEKEEPING_INTERVAL = env_float("HOUSEKEEPING_INTERVAL", 60.0, minimum=0.1)
+
+# --- Metrics (GET /metrics, dicom_transfer/metrics) --------------------------------------------
+METRICS_TOKEN = env_str("METRICS_TOKEN")  # unset: /metrics answers 404
+# Each web process's request counts, one file per process (prometheus-client's multiprocess mode,
+# chosen when prometheus_client is first imported: after this). Per machine: pids are per machine.
+METRICS_DIR = Path(env_str("METRICS_DIR", str(DATA_DIR / "metrics" / socket.gethostname()))).resolve()
+for _directory in (METRICS_DIR.parent, METRICS_DIR):
+    _directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 
 # --- Logging -------------------------------------------------------------------------------
 LOGGING_LEVEL = env_str("LOGGING_LEVEL", "INFO").upper()

@@ -5,12 +5,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from dicom_api.views.connection import DestinationTestConnectionView
 from dicom_transfer import converters  # noqa: F401 (registers the <id:...> converter)
 from dicom_transfer.health import health
+from dicom_transfer.metrics.views import metrics
 from webui.views import index
 
 urlpatterns = [
     path("", index, name="webui"),
     path("admin/", admin.site.urls),
     path("api/health/", health, name="health"),
+    path("metrics", metrics, name="metrics"),
     path("api/auth/", include("authentication.urls")),
     # An audited operation on a destination: dicom_api's (it may import destinations, not the reverse).
     path(

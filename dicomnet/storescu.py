@@ -12,14 +12,22 @@ file by file, in the order given::
 
     I: Sending file: <file>
     I: Sending Store Request (MsgID 1, CT)
-    I: Received Store Response (Success)          (or Refused: OutOfResources, Warning: ...)
-    E: Store Failed, file: <file>:                 then the reason on the next E: line
+    XMIT: .....                                    (stdout: a dot per PDV, then a new line)
+    I: Received Store Response (Success)          (or Refused: OutOfResources, Warning: ...,
+                                                    Unknown Status: 0x110 for codes it has no name for)
+    E: Store Failed, file: <file>:                 then the reason on the next E: lines, e.g.
+    E: 0006:020e DIMSE Failed to send message
+    E: 0006:031d TCP I/O Error (Broken pipe) occurred in routine: writeDataPDU
     E: Bad DICOM file: <file>: <reason>
 
-A store that failed because the association broke (abort, timeout) leaves its file undecided
-(pending) and ends the run at once; any other failed store (a file storescu can't read or
-convert, no accepted presentation context) makes that file unsendable, and the run goes on
-(``--no-halt``).
+A store that breaks off while its data set is being written leaves ``XMIT: ..`` without its new
+line, so the failure reads ``XMIT: ..E: Store Failed, file: ...``: the progress dots are dropped
+before a line is read. A store that failed because the association broke (abort, timeout, a TCP
+error) leaves its file undecided (pending) and ends the run at once (with ``--no-halt`` storescu
+would go on failing every remaining file the same way); any other failed store (a file storescu
+can't read or convert, no accepted presentation context) makes that file unsendable, and the
+run goes on (``--no-halt``). The reason is every ``E:`` line after ``Store Failed`` (DCMTK's
+condition and the ones it stems from), decided at the next other line or at the end.
 """
 
 from __future__ import annotations
@@ -52,7 +60,11 @@ logger = logging.getLogger(__name__)
 
 _MAX_FILE_ARGUMENT_BYTES = 1 << 20
 _RESPONSE = re.compile(r"Received Store Response \((?P<text>.*)\)\s*$")
+_PROGRESS = re.compile(r"^(XMIT: \.*)+")  # storescu's progress dots, on stdout, before a log line
+_UNKNOWN_STATUS = re.compile(r"^Unknown Status: 0x(?P<code>[0-9A-Fa-f]{1,4})$")  # DU_cstoreStatusString's %x
 _BROKEN = (NetworkFailure.ABORTED, NetworkFailure.TIMEOUT, NetworkFailure.UNREACHABLE)
+# DCMTK's words for a connection that broke under a store (0006:031d TCP I/O Error ...).
+_BROKEN_WORDS = ("tcp i/o error", "broken pipe", "connection reset", "failed to receive", "network closed")
 # DCMTK's names of C-STORE statuses (DU_cstoreStatusString) that carry no code: the first code of
 # the range DCMTK names that way, so the ledger keeps a status a person can look up.
 _NAMED_STATUS = {
@@ -61,6 +73,7 @@ _NAMED_STATUS = {
     "Error: DataSetDoesNotMatchSOPClass": 0xA900,
     "Error: CannotUnderstand": 0xC000,
     "Warning: CoersionOfDataElements": 0xB000,
+    "Warning: CoercionOfDataElements": 0xB000,
     "Warning: DataSetDoesNotMatchSOPClass": 0xB007,
     "Warning: ElementsDiscarded": 0xB006,
 }
@@ -94,7 +107,9 @@ class StorescuTracker:
         self._uids: dict[int, str] = {}
         self.report = report
         self.current: int | None = None
-        self.failed: int | None = None  # a store failed; its reason is on the next E: line
+        self.failed: int | None = None  # a store failed; its reason is on the next E: lines
+        self.reasons: list[str] = []
+        self.broken = False  # the association broke under a store: nothing more is decided
         self.detail = ""  # the last W:/E: line before a failure, DCMTK's detail
         self.outcomes: list[FileOutcome] = []
         self.decided: set[int] = set()
@@ -118,28 +133,23 @@ class StorescuTracker:
 
     def feed(self, line: str) -> bool:
         """Take one line; True when the run must stop now (the association is gone)."""
-        if self.failed is not None and line.startswith("E: "):
-            index, self.failed = self.failed, None
-            reason = line[3:].strip()
-            broken = network_failure(reason)
-            if broken in _BROKEN or "failed to receive" in reason.lower():
-                self.report.failure = _FAILURE_OF.get(broken, Failure.ABORTED) if broken else Failure.ABORTED
-                self.report.detail = reason
+        line = _PROGRESS.sub("", line)
+        if self.broken:
+            return True
+        if self.failed is not None:
+            if line.startswith("E: ") and not line.startswith("E: Store Failed, file: "):
+                self.reasons.append(line[3:].strip())
+                return False
+            if self.finish():
                 return True
-            if self.detail and self.detail not in reason:
-                reason = f"{reason} ({self.detail})"
-            self.decide(index, None, reason[:500], sent=False)
-            self.detail = ""
-            return False
         if line.startswith("I: Sending file: "):
             self.current = self._position.get(line[len("I: Sending file: ") :].strip())
             self.detail = ""
         elif (response := _RESPONSE.search(line)) is not None and self.current is not None:
             text = response.group("text")
-            status = status_of_response(text)
-            self.decide(self.current, status if status is not None else _NAMED_STATUS.get(text), text)
+            self.decide(self.current, response_status(text), text)
         elif line.startswith("E: Store Failed, file: "):
-            self.failed = self.current
+            self.failed, self.reasons = self.current, []
         elif line.startswith(("E: Bad DICOM file: ", "W: cannot access file: ")):
             rest = line.split(": ", 1)[1].split(": ", 1)[1] if line.count(": ") >= 2 else line
             for argument, index in self._position.items():
@@ -150,6 +160,37 @@ class StorescuTracker:
         elif line.startswith(("W: ", "E: ")):
             self.detail = line[3:].strip()[:300]
         return False
+
+    def finish(self) -> bool:
+        """Decide the failed store whose reason lines have all arrived; True when the association
+        broke under it (the file stays pending, the run must stop)."""
+        if self.failed is None:
+            return self.broken
+        index, self.failed = self.failed, None
+        reasons, self.reasons = self.reasons, []
+        reason = "; ".join(reasons) or "storescu gave no reason"
+        broken = network_failure(reason)
+        if broken in _BROKEN or any(word in reason.lower() for word in _BROKEN_WORDS):
+            self.broken = True
+            if self.report.failure is None:  # a cancel or a stall said first why the run ended
+                self.report.failure = _FAILURE_OF.get(broken, Failure.ABORTED) if broken in _BROKEN else Failure.ABORTED
+                self.report.detail = reason[:500]
+            return True
+        if self.detail and self.detail not in reason:
+            reason = f"{reason} ({self.detail})"
+        self.decide(index, None, reason[:500], sent=False)
+        self.detail = ""
+        return False
+
+
+def response_status(text: str) -> int | None:
+    """The DIMSE status of ``Received Store Response (<text>)``: storescu names some statuses,
+    prints others as ``Unknown Status: 0x<hex>`` (no leading zeros: 0x0110 is ``0x110``)."""
+    unknown = _UNKNOWN_STATUS.match(text)
+    if unknown is not None:
+        return int(unknown.group("code"), 16)
+    status = status_of_response(text)
+    return status if status is not None else _NAMED_STATUS.get(text)
 
 
 def _success_or_warning(status: int) -> bool:
@@ -272,11 +313,13 @@ def _run_batch(
         return True
     said: list[str] = []  # the lines before the first file: how the association went
     stall = checked.patience + STALL_MARGIN
+    stopped = False
     try:
         stopped = _follow(run, tracker, said, on_progress, tick, stall, flush)
     finally:
         for line in run.kill():
             tracker.feed(line)
+        stopped = tracker.finish() or stopped
     if report.failure is None and not tracker.decided.intersection(indexes):
         _classify_start(said, report, tls, checked)
     return stopped or report.failure is not None

@@ -105,6 +105,12 @@ def _context(tls: TlsOptions, *, host_name_checked: bool) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = host_name_checked
     context.verify_mode = ssl.CERT_REQUIRED
+    # OpenSSL's own default list, not Python's narrower one (no RSA key exchange, no SHA-1 MACs):
+    # the check must get through any handshake DCMTK's profile would (``--profile-bcp195`` offers
+    # TLS_RSA_WITH_AES_128_CBC_SHA), else it refuses a server DCMTK talks to, and calls the
+    # resulting "handshake failure" a missing client certificate. Which suites are used is DCMTK's
+    # choice; this handshake carries no data.
+    context.set_ciphers("DEFAULT")
     context.load_verify_locations(cafile=str(tls.ca_file))
     if tls.mutual:
         context.load_cert_chain(certfile=str(tls.certificate_file), keyfile=str(tls.key_file))

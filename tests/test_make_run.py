@@ -13,162 +13,31 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.make_run_support import NOT_INHERITED, PASSWORD, ROOT, Running, login, make_run, multipart, replaced
 from testsupport.dicom_data import generate_series
-from testsupport.peers import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "a-long-test-password-for-run"
-# Variables of the test run that `make run` must not see (it uses its SQLite default).
-NOT_INHERITED = ("DATABASE_URL", "DEBUG", "SECRET_KEY", "DATA_DIR", "ENV_FILE", "ACCESS_LOG")
 
 pytestmark = pytest.mark.slow
 
 
-@dataclass
-class Running:
-    process: subprocess.Popen[bytes]
-    data_dir: Path
-    base: str
-    output: Path
-
-    def get(self, path: str, token: str | None = None, timeout: float = 2) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.base + path)  # noqa: S310
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                return response.status, response.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-
-    def post(self, path: str, body: bytes, content_type: str, token: str | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.base + path, data=body, method="POST")  # noqa: S310
-        request.add_header("Content-Type", content_type)
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                return response.status, response.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-
-    def health(self) -> int:
-        try:
-            return self.get("/api/health/", timeout=1)[0]
-        except OSError:
-            return 0
-
-    def heartbeat_pids(self) -> set[int]:
-        with sqlite3.connect(self.data_dir / "db.sqlite3", timeout=5) as db:
-            return {row[0] for row in db.execute("SELECT pid FROM dicom_api_workerheartbeat")}
-
-    def children(self) -> dict[int, str]:
-        """The supervised processes: pid → command line."""
-        found = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == self.process.pid:
-                found[int(entry.name)] = cmdline
-        return found
-
-    def web_pid(self) -> int:
-        return next(pid for pid, cmdline in self.children().items() if "gunicorn" in cmdline)
-
-
-def wait_for(condition, timeout: float, interval: float = 0.1) -> float:  # type: ignore[no-untyped-def]
-    """Seconds until ``condition()`` was true; fails after ``timeout``."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"not within {timeout} s")
-        time.sleep(interval)
-    return time.monotonic() - started
-
-
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    data_dir = tmp_path_factory.mktemp("make-run") / "data"
-    output = data_dir.parent / "run.log"
-    port = free_port()
-    environment = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
-    environment.update(
-        DATA_DIR=str(data_dir),
-        PORT=str(port),
-        HOST="127.0.0.1",
-        WORKERS="2",
-        WEB_PROCESSES="1",
-        ADMIN_USERNAME="runner",
-        ADMIN_PASSWORD=PASSWORD,
-        WORKER_HEARTBEAT_INTERVAL="0.5",
-        ENV_FILE=str(data_dir.parent / "no.env"),
-    )
-    with output.open("wb") as log:
-        process = subprocess.Popen(
-            ["scripts/run.sh"],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            # A permissive umask, as a login shell often has: the service must not depend on it.
-            preexec_fn=lambda: os.umask(0o022),
-        )
-    run = Running(process=process, data_dir=data_dir, base=f"http://127.0.0.1:{port}", output=output)
-    try:
-        wait_for(lambda: process.poll() is not None or run.health() == 200, timeout=120, interval=0.5)
-        assert process.poll() is None, output.read_text()
-        wait_for(lambda: len(run.heartbeat_pids()) == 2, timeout=10)
+    with make_run(tmp_path_factory) as run:
         yield run
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def login(run: Running) -> str:
-    status, body = run.post(
-        "/api/auth/login/", json.dumps({"username": "runner", "password": PASSWORD}).encode(), "application/json"
-    )
-    assert status == 200, body
-    return json.loads(body)["access"]
 
 
 def test_every_file_under_data_dir_is_private_after_an_import(running: Running, tmp_path: Path) -> None:
     # 40 instances, 1.5 MB: over JSON_MAX_BYTES, so the upload streams to a thread as it arrives.
     series = generate_series(tmp_path / "series", 40, patient_name="PRIVATE^RUN", patient_id="RUN-PRIV-1")
-    boundary = uuid.uuid4().hex
-    parts = []
-    for path in series.files:
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
-            "Content-Type: application/dicom\r\n\r\n".encode()
-            + path.read_bytes()
-            + b"\r\n"
-        )
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    status, answer = running.post(
-        "/api/dicom/import/", body, f"multipart/form-data; boundary={boundary}", token=login(running)
-    )
+    body, content_type = multipart(series.files)
+    status, answer = running.post("/api/dicom/import/", body, content_type, token=login(running))
     assert len(body) > 1024 * 1024
     assert status == 201, answer
     assert json.loads(answer)["instance_count"] == 40
@@ -187,16 +56,18 @@ def test_every_file_under_data_dir_is_private_after_an_import(running: Running, 
 def test_a_killed_worker_is_replaced_within_5_s_and_nothing_else_stops(running: Running) -> None:
     before = running.heartbeat_pids()
     victim, survivor = sorted(before)
-    web = running.web_pid()
+    web, workers = running.web_pid(), running.worker_pids()
     os.kill(victim, signal.SIGKILL)
 
-    waited = wait_for(lambda: bool(running.heartbeat_pids() - before), timeout=5)
+    restarted, ready = replaced(
+        lambda: bool(running.worker_pids() - workers), lambda: bool(running.heartbeat_pids() - before)
+    )
     newcomer = (running.heartbeat_pids() - before).pop()
     assert Path(f"/proc/{newcomer}").exists(), "the new heartbeat's worker is not running"
     assert running.health() == 200
     # The rest never stopped.
     assert Path(f"/proc/{survivor}").exists() and running.web_pid() == web
-    print(f"worker replaced in {waited:.2f} s")
+    print(f"worker started again in {restarted:.2f} s, beating after {ready:.2f} s")
 
 
 def test_a_killed_web_process_is_replaced_within_5_s(running: Running) -> None:
@@ -204,9 +75,9 @@ def test_a_killed_web_process_is_replaced_within_5_s(running: Running) -> None:
     workers = {pid for pid, cmdline in running.children().items() if "db_worker" in cmdline}
     os.kill(web, signal.SIGKILL)
 
-    waited = wait_for(lambda: running.health() == 200 and running.web_pid() != web, timeout=5)
+    restarted, ready = replaced(lambda: running.web_restarted(web), lambda: running.web_replaced(web))
     assert {pid for pid, cmdline in running.children().items() if "db_worker" in cmdline} == workers
-    print(f"web replaced in {waited:.2f} s")
+    print(f"web started again in {restarted:.2f} s, answering after {ready:.2f} s")
 
 
 def test_manage_py_works_on_the_installation_without_an_exported_secret_key(running: Running) -> None:

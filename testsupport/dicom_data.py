@@ -393,3 +393,53 @@ def damage(path: Path) -> None:
     """Damage a file as DCMTK sees it (``DAMAGE_AFTER_PIXEL_DATA``), as a failing disk could."""
     with path.open("ab") as file:
         file.write(DAMAGE_AFTER_PIXEL_DATA)
+
+
+# --- pydicom's samples ---------------------------------------------------------------------------
+
+# rtdose_rle*.dcm encode every element, SOP Class UID included, with the explicit VR "UN"; DCMTK
+# 3.6.7 keeps them unknown and sends an instance without a usable SOP Class (a known limitation,
+# written up in docs/transfers.md).
+DCMTK_CANNOT_READ = {"rtdose_rle.dcm", "rtdose_rle_1frame.dcm"}
+
+
+def storage_samples() -> list[Path]:
+    """pydicom's bundled files that are valid storage instances, one per SOP Instance UID + syntax."""
+    import warnings
+
+    from pynetdicom import AllStoragePresentationContexts
+
+    storage_classes = {context.abstract_syntax for context in AllStoragePresentationContexts}
+    found: dict[tuple[str, str], Path] = {}
+    folder = Path(get_testdata_file("CT_small.dcm")).parent  # type: ignore[arg-type]
+    for path in sorted(folder.iterdir()):
+        try:
+            # A file whose encoding contradicts its own header (pydicom warns) is not valid.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                dataset = pydicom.dcmread(path, stop_before_pixels=True)
+            sop_class = str(dataset.file_meta.MediaStorageSOPClassUID)
+            key = (str(dataset.SOPInstanceUID), str(dataset.file_meta.TransferSyntaxUID))
+            _ = dataset.SeriesInstanceUID, dataset.StudyInstanceUID
+        except Exception:  # noqa: S112 - not a readable DICOM instance: not a sample
+            continue
+        if path.name in DCMTK_CANNOT_READ:
+            continue
+        if sop_class in storage_classes and key not in found:
+            found[key] = path
+    return list(found.values())
+
+
+def unique_sops(paths: list[Path]) -> list[list[Path]]:
+    """``paths`` in groups where no two files share a SOP Instance UID (one import each)."""
+    chunks: list[tuple[set[str], list[Path]]] = []
+    for path in paths:
+        sop = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+        for sops, chunk in chunks:
+            if sop not in sops:
+                sops.add(sop)
+                chunk.append(path)
+                break
+        else:
+            chunks.append(({sop}, [path]))
+    return [chunk for _, chunk in chunks]

@@ -3,12 +3,13 @@
 It stores what it accepts in memory (SOP Instance UID → transfer syntax) and can:
 refuse chosen instances, abort the association after N instances (every association from then
 on, or the first ``abort_limit`` ones), go silent, answer slowly,
-or require a called AE title (rejecting others).
+or require a called AE title (rejecting others); with ``ssl_context``, it listens with TLS.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -80,7 +81,12 @@ class FaultSCP:
 
 @contextlib.contextmanager
 def fault_scp(
-    ae_title: str = "FAULTY", *, require_called_aet: bool = True, port: int | None = None, **behaviour: object
+    ae_title: str = "FAULTY",
+    *,
+    require_called_aet: bool = True,
+    port: int | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    **behaviour: object,
 ) -> Iterator[FaultSCP]:
     port = port or free_port()
     scp = FaultSCP(port=port, ae_title=ae_title, **behaviour)  # type: ignore[arg-type]
@@ -98,6 +104,7 @@ def fault_scp(
     server = ae.start_server(
         (LOOPBACK, port),
         block=False,
+        ssl_context=ssl_context,
         evt_handlers=[
             (evt.EVT_C_STORE, scp.handle_store),
             (evt.EVT_ACCEPTED, scp.handle_assoc),

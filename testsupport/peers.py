@@ -118,6 +118,15 @@ class Orthanc:
         (match,) = [m for m in matches if m["Type"] == "Instance"]
         self._call("DELETE", match["Path"])
 
+    def files(self) -> dict[str, bytes]:
+        """SOP Instance UID → the file Orthanc stored, as it stored it."""
+        instances = self.get("/instances?expand")
+        assert isinstance(instances, list)
+        return {
+            instance["MainDicomTags"]["SOPInstanceUID"]: self._read(f"/instances/{instance['ID']}/file")
+            for instance in instances
+        }
+
     def received(self) -> dict[str, str]:
         """SOP Instance UID → transfer syntax UID of every instance Orthanc stored."""
         found: dict[str, str] = {}
@@ -137,11 +146,13 @@ def orthanc(
     check_called_aet: bool = False,
     modalities: dict[str, list[object]] | None = None,
     tcp_nodelay: bool = True,
+    config: dict[str, object] | None = None,
 ) -> Iterator[Orthanc]:
     """A real Orthanc (Debian package) with its own storage and configuration.
 
     ``modalities`` are the peers it may send to (``{"name": [ae, host, port]}``); ``tcp_nodelay``
-    puts TCP_NODELAY=1 in its environment (DCMTK inside it leaves Nagle on otherwise).
+    puts TCP_NODELAY=1 in its environment (DCMTK inside it leaves Nagle on otherwise); ``config``
+    adds or overrides configuration options (e.g. ``AcceptedTransferSyntaxes``).
     """
     directory.mkdir(parents=True, exist_ok=True)
     dicom_port, http_port = free_port(), free_port()
@@ -166,6 +177,7 @@ def orthanc(
         "DicomAlwaysAllowEcho": True,
         "DicomAlwaysAllowFind": True,
         "SaveJobs": False,
+        **(config or {}),
     }
     config_path = directory / "orthanc.json"
     config_path.write_text(json.dumps(config))

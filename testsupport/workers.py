@@ -78,7 +78,22 @@ class Workers:
             )
             self.processes.append(process)
             started.append(process)
+        self._wait_ready(started)
         return started
+
+    def _wait_ready(self, processes: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+        """Until each has written its first heartbeat: booting (Django, pydicom with numpy) takes
+        a second or more on a loaded machine, which tests with a short retry window can't spare."""
+        from dicom_api.models import WorkerHeartbeat
+
+        pids = {process.pid for process in processes}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if set(WorkerHeartbeat.objects.filter(pid__in=pids).values_list("pid", flat=True)) == pids:
+                return
+            if any(process.poll() is not None for process in processes):
+                return  # it died: the test says what it expected
+            time.sleep(0.05)
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         """SIGKILL, as a crash or the OOM killer would: no clean-up runs."""

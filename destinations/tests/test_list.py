@@ -38,9 +38,14 @@ def test_it_lists_enabled_destinations_for_a_user_with_every_field(
         "updated_at",
         "verify",
         "tls",
+        "transfer_syntax_policy",
+        "lossy_allowed",
+        "accepted_transfer_syntaxes",
+        "deidentification",
         "state",
         "active_transfers",
     }
+    assert item["deidentification"] is None
     assert item["active_transfers"] == 0
     assert item["created_by"] == {"id": admin_user.pk, "username": "root"}
     assert item["verify"] == "none"

@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from destinations.serializers import AcceptedTransferSyntaxesSerializer
 from dicomnet.echoscu import EchoCategory
 
 
@@ -15,4 +16,9 @@ class ConnectionTestResultSerializer(serializers.Serializer[Any]):
     category = serializers.ChoiceField(
         choices=[category.value for category in EchoCategory],
         help_text="The kind of outcome, for programs.",
+    )
+    accepted_transfer_syntaxes = AcceptedTransferSyntaxesSerializer(
+        allow_null=True,
+        help_text="After a successful echo, the storage presentation contexts are negotiated too (nothing is "
+        "sent): what the destination accepts, also kept on the destination. Null when the echo failed.",
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -8,6 +9,61 @@ from rest_framework import serializers
 
 from dicom_api.models import TransferInstance, TransferLog
 from dicom_api.selectors.transfers import transfer_retry_blocker
+
+
+def _dicom_text(value: str, *, field: str, limit: int) -> str:
+    if len(value) > limit:
+        raise serializers.ValidationError(f"{field}: at most {limit} characters.")
+    if "\\" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise serializers.ValidationError(f"{field}: no backslash and no control characters (one value only).")
+    return value
+
+
+class SendAsPatientSerializer(serializers.Serializer[Any]):
+    """New values for the patient of the series sent (any subset), applied to the copies sent."""
+
+    patient_id = serializers.CharField(required=False, allow_blank=False, trim_whitespace=True, max_length=64)
+    issuer_of_patient_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    patient_name = serializers.CharField(
+        required=False, allow_blank=True, max_length=324, help_text="DICOM PN: Family^Given^Middle^Prefix^Suffix"
+    )
+    patient_birth_date = serializers.CharField(required=False, allow_blank=True, help_text="YYYYMMDD")
+    patient_sex = serializers.ChoiceField(required=False, allow_blank=True, choices=["M", "F", "O"])
+    accession_number = serializers.CharField(required=False, allow_blank=True, max_length=16)
+
+    def validate_patient_id(self, value: str) -> str:
+        return _dicom_text(value, field="patient_id", limit=64)
+
+    def validate_issuer_of_patient_id(self, value: str) -> str:
+        return _dicom_text(value, field="issuer_of_patient_id", limit=64)
+
+    def validate_accession_number(self, value: str) -> str:
+        return _dicom_text(value, field="accession_number", limit=16)
+
+    def validate_patient_name(self, value: str) -> str:
+        _dicom_text(value, field="patient_name", limit=324)
+        groups = value.split("=")
+        if len(groups) > 3 or any(len(group) > 64 or group.count("^") > 4 for group in groups):
+            raise serializers.ValidationError(
+                "patient_name: DICOM PN, at most 5 components separated by ^ and 64 characters per group."
+            )
+        return value
+
+    def validate_patient_birth_date(self, value: str) -> str:
+        if value == "":
+            return value
+        try:
+            datetime.strptime(value, "%Y%m%d")
+        except ValueError:
+            raise serializers.ValidationError("patient_birth_date: a date as YYYYMMDD (DICOM DA).") from None
+        if len(value) != 8:
+            raise serializers.ValidationError("patient_birth_date: a date as YYYYMMDD (DICOM DA).")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("patient: give at least one value to change, or leave it out.")
+        return attrs
 
 
 class SendRequestSerializer(serializers.Serializer[Any]):
@@ -22,6 +78,11 @@ class SendRequestSerializer(serializers.Serializer[Any]):
         default=False,
         help_text="Send even the series already delivered to (or being sent to) a destination; without it "
         "such a request answers 409 listing them.",
+    )
+    patient = SendAsPatientSerializer(
+        required=False,
+        help_text="Send as: new values for the patient of the selected series, applied to every instance sent "
+        "(not to the stored import); the values replaced are kept in each instance's Original Attributes Sequence.",
     )
 
 
@@ -176,8 +237,22 @@ class AlreadyDeliveredErrorSerializer(serializers.Serializer[Any]):
 class TransferInstanceSerializer(serializers.ModelSerializer[TransferInstance]):
     class Meta:
         model = TransferInstance
-        fields = ["sop_instance_uid", "outcome", "dimse_status", "reason"]
+        fields = [
+            "sop_instance_uid",
+            "outcome",
+            "dimse_status",
+            "reason",
+            "transcoded_from",
+            "transcoded_to",
+            "changes",
+        ]
         extra_kwargs = {
             "dimse_status": {"help_text": "The destination's DIMSE status of the C-STORE (null: not sent)."},
-            "reason": {"help_text": "The status's meaning, or DCMTK's reason for an unsendable file."},
+            "reason": {
+                "help_text": "The status's meaning, DCMTK's reason for an unsendable file, why no copy the destination "
+                "accepts could be made, or why a change of this send held it back."
+            },
+            "transcoded_from": {"help_text": "Sent as a copy transcoded from this transfer syntax UID (empty: not)."},
+            "transcoded_to": {"help_text": "... to this one (empty: sent in its stored syntax)."},
+            "changes": {"help_text": "What the send's changes (reconciliation, de-identification) did to it, or null."},
         }

@@ -84,14 +84,26 @@ def destination_test_connection(
     """C-ECHO ``destination`` with our AE title and timeouts, and write the audit entry.
     Never raises for a failed echo; raises ``ThrottledError`` when this user's previous test, or too
     many tests of this process, are still running."""
+    from dicom_api.services.syntax_policy import destination_probe  # a cycle: it uses this module
+
     with _test_slot(getattr(user, "pk", None)):
         result = _echo(destination)
+        # What it accepts: storage presentation contexts negotiated, nothing sent (issue 15). Not
+        # over TLS yet: the probe (pynetdicom) connects in plain TCP.
+        record = destination_probe(destination=destination) if result.success and not destination.tls_profile else None
     details: dict[str, object] = {
         "category": result.category.value,
         "message": result.message,
         "duration_ms": result.duration_ms,
         "output": result.output,
     }
+    if record is not None:
+        details["accepted_transfer_syntaxes"] = {
+            "probed_at": record.get("probed_at"),
+            "message": record.get("message", ""),
+            "sop_classes": len(record.get("sop_classes", {})),
+            "accepting_any": sum(1 for syntaxes in record.get("sop_classes", {}).values() if syntaxes),
+        }
     if result.rejection is not None:
         details["rejection"] = {
             "result": result.rejection.result.value,

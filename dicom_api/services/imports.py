@@ -283,6 +283,7 @@ def _save(
             import_session=session,
             completed_at=timezone.now(),
             instance_count=len(state.stored),
+            byte_count=total_bytes,
             patient_id=only({h.patient_id for h in headers}),
             patient_name=only({h.patient_name for h in headers}),
             study_instance_uid=only({h.study_instance_uid for h in headers}),

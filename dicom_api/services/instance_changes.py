@@ -11,6 +11,7 @@ Changes are deterministic: a resumed or repeated transfer sends the same values.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -32,9 +33,43 @@ class InstanceChange(Protocol):
     @property
     def name(self) -> str: ...
 
-    def apply(self, dataset: Dataset) -> dict[str, Any] | None: ...
+    def apply(self, dataset: Dataset) -> dict[str, Any] | None:
+        """Change ``dataset`` in place (in the staging thread: no database here)."""
+        ...
+
+    def settle(self) -> None:
+        """Write what ``apply`` collected (called in the sender's thread after each chunk)."""
+        ...
 
 
 def changes_for(*, log: TransferLog, destination: Destination) -> list[InstanceChange]:
-    """The changes of this transfer to this destination, in the order they apply."""
-    return []
+    """The changes of this transfer to this destination, in the order they apply: the values the
+    operator sent the series as (``reconciliation``), then the destination's de-identification as
+    it was when the transfer was queued (kept in the transfer: every attempt applies the same)."""
+    from django.conf import settings
+
+    from dicom_api.services.reconciliation import Reconciliation
+
+    changes: list[InstanceChange] = []
+    send_as = (log.details or {}).get("send_as")
+    if send_as and send_as.get("values"):
+        changes.append(
+            Reconciliation(
+                values=dict(send_as["values"]),
+                modifying_system=f"DICOM Transfer {settings.DICOM_CALLING_AE}",
+                when=datetime.fromisoformat(send_as["at"]) if send_as.get("at") else log.timestamp,
+            )
+        )
+    deidentification = (log.details or {}).get("deidentification")
+    if deidentification:
+        from dicom_api.services.deidentification import Deidentification
+        from dicom_api.services.pseudonyms import deidentification_key, pseudonym_recorder
+
+        changes.append(
+            Deidentification(
+                key=deidentification_key(),
+                options=frozenset(deidentification.get("options", [])),
+                record=pseudonym_recorder(log),
+            )
+        )
+    return changes

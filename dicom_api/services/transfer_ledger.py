@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Sum
 
 from dicom_api.models import DELIVERED, TO_SEND, Delivery, DicomInstance, ImportSession, TransferInstance, TransferLog
 from dicomnet.dcmsend import FileOutcome, is_success_or_warning
@@ -164,6 +164,18 @@ def ledger_counts(transfer_id: int) -> LedgerCounts:
     return LedgerCounts({row["outcome"]: row["n"] for row in rows.order_by()})
 
 
+def ledger_bytes_delivered(log: TransferLog) -> int:
+    """The bytes of the instances the destination stored, as they were imported (a staged copy
+    may differ after transcoding or de-identification)."""
+    if log.import_session_id is None:
+        return 0
+    delivered = TransferInstance.objects.filter(transfer_id=log.pk, outcome__in=DELIVERED).values("sop_instance_uid")
+    total = DicomInstance.objects.filter(
+        import_session_id=log.import_session_id, sop_instance_uid__in=delivered
+    ).aggregate(total=Sum("size_bytes"))["total"]
+    return int(total or 0)
+
+
 def ledger_examples(transfer_id: int, outcome: Delivery, limit: int = 5) -> list[tuple[str, str]]:
     """A few (SOP Instance UID, reason) of one outcome, for a message."""
     return list(
@@ -171,3 +183,44 @@ def ledger_examples(transfer_id: int, outcome: Delivery, limit: int = 5) -> list
         .order_by("position")
         .values_list("sop_instance_uid", "reason")[:limit]
     )
+
+
+def ledger_staged(
+    rows: Sequence[LedgerRow], copies: Iterable[tuple[int, str, str, list[dict[str, object]] | None]]
+) -> None:
+    """Record what was sent from staged copies: ``(index, from, to, changes)`` of ``rows[index]``
+    (``from``/``to`` blank when only the header changed). One ``UPDATE`` per kind of transcoding."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, source, target, changes in copies:
+        groups[(source, target)].append(rows[index].id)
+        if changes:
+            TransferInstance.objects.filter(pk=rows[index].id).update(changes=changes)
+    for (source, target), ids in groups.items():
+        for start in range(0, len(ids), _BATCH):
+            TransferInstance.objects.filter(pk__in=ids[start : start + _BATCH]).update(
+                transcoded_from=source, transcoded_to=target
+            )
+
+
+def ledger_held_back(rows: Sequence[LedgerRow], held: Iterable[tuple[int, str]]) -> None:
+    """Instances a change of this send keeps from the destination, each with the reason."""
+    for index, reason in held:
+        TransferInstance.objects.filter(pk=rows[index].id).update(
+            outcome=Delivery.HELD_BACK.value, dimse_status=None, reason=reason[:1000]
+        )
+
+
+def ledger_transcoding(transfer_id: int) -> list[dict[str, object]]:
+    """How many instances of the transfer were sent transcoded, per (from, to) syntax."""
+    rows = (
+        TransferInstance.objects.filter(transfer_id=transfer_id)
+        .exclude(transcoded_to="")
+        .values("transcoded_from", "transcoded_to")
+        .annotate(n=Count("id"))
+        .order_by("transcoded_from", "transcoded_to")
+    )
+    return [
+        {"from": row["transcoded_from"], "to": row["transcoded_to"], "instances": row["n"]}
+        for row in rows
+        if row["transcoded_from"] != row["transcoded_to"]
+    ]

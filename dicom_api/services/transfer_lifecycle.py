@@ -101,10 +101,14 @@ def claim(
             return None
         snapshot = {key: value for key, value in destination_snapshot(destination).items() if key != "destination"}
         delivered = TransferInstance.objects.filter(transfer_id=log.pk, outcome__in=DELIVERED).count()
+        now = timezone.now()
+        # The first claim ends the transfer's wait in the queue (the metrics' and dashboard's).
+        first = {} if log.started_at else {"started_at": now, "queue_seconds": (now - log.timestamp).total_seconds()}
         won = TransferLog.objects.filter(pk=log.pk, status=Status.PENDING).update(
             status=Status.SENDING,
             attempt=F("attempt") + 1,
-            heartbeat_at=timezone.now(),
+            heartbeat_at=now,
+            **first,
             claim_token=token[:64],
             instances_sent=delivered,
             instances_already_delivered=delivered,
@@ -172,12 +176,22 @@ def save_progress(log_id: int, *, token: str, counts: dict[str, int] | None = No
     return bool(_sending(log_id, token).update(**fields))
 
 
-def finish(log_id: int, *, token: str, status: Status, message: str, **fields: Any) -> bool:
-    """sending → success or failed, by the claim that owns it."""
+def finish(
+    log_id: int, *, token: str, status: Status, message: str, started_at: datetime | None = None, **fields: Any
+) -> bool:
+    """sending → success or failed, by the claim that owns it; ``started_at`` (the first claim)
+    gives the transfer's send time."""
     assert status in (Status.SUCCESS, Status.FAILED)
+    now = timezone.now()
     return bool(
-        _sending(log_id, token).update(status=status, error_message=message, completed_at=timezone.now(), **fields)
+        _sending(log_id, token).update(
+            status=status, error_message=message, completed_at=now, send_seconds=_since(started_at, now), **fields
+        )
     )
+
+
+def _since(started_at: datetime | None, now: datetime) -> float | None:
+    return None if started_at is None else max(0.0, (now - started_at).total_seconds())
 
 
 def requeue(log_id: int, *, token: str, message: str, delay: float, **fields: Any) -> bool:
@@ -257,7 +271,9 @@ def recover(log: TransferLog, *, max_attempts: int, attempt_entry: dict[str, Any
                 queue.enqueue_on_commit(log.pk)
                 return Status.PENDING
             return None
-        if seen.update(status=Status.FAILED, error_message=message, details=details, completed_at=timezone.now()):
+        now = timezone.now()
+        failed = {"completed_at": now, "send_seconds": _since(log.started_at, now)}
+        if seen.update(status=Status.FAILED, error_message=message, details=details, **failed):
             return Status.FAILED
     return None
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from destinations.models import Destination
 from dicom_api import stopping
 from dicom_api.models import Delivery, ImportSession, Status, TransferLog
-from dicom_api.services import reachability, senders, staging, verification
+from dicom_api.services import reachability, senders, staged_send, staging, verification
 from dicom_api.services import transfer_ledger as ledger
 from dicom_api.services import transfer_lifecycle as lifecycle
 from dicomnet import dcmsend
@@ -132,7 +132,22 @@ def _attempt(claimed: lifecycle.Claim) -> Outcome | _Sent:
     try:
         with staging.staging_area(transfer_id=log.pk, token=claimed.token) as area:
             send = senders.sender_for(destination)
-            report = send(destination=destination, files=files, progress=progress, record=record, staging=area)
+            # Instances that must leave as staged copies (transcoded, changed): none, usually.
+            plan = staged_send.staging_plan(log=log, destination=destination, rows=rows, files=files)
+            if plan.items:
+                report = staged_send.send_staged(
+                    send=send,
+                    destination=destination,
+                    files=files,
+                    plan=plan,
+                    rows=rows,
+                    progress=progress,
+                    record=record,
+                    staging=area,
+                    tick=settings.TRANSFER_PROGRESS_INTERVAL,
+                )
+            else:
+                report = send(destination=destination, files=files, progress=progress, record=record, staging=area)
     except AddressError as e:
         return Outcome(
             Verdict.FAILED,
@@ -186,11 +201,18 @@ def outcome_of(log: TransferLog, report: dcmsend.SendReport | None, claimed: lif
                 for o in refused[:1000]
                 if o.status is not None
             ]
-    # A final outcome counts every instance not stored as failed; an attempt that will be followed
-    # by another, or was cancelled, counts only those refused or unsendable.
+        # A final outcome counts every instance not stored as failed; an attempt that will be followed
+        # by another, or was cancelled, counts only those refused or unsendable.
+        transcoded = ledger.ledger_transcoding(log.pk)
+        if transcoded:
+            details["transcoded"] = transcoded  # per (from, to) syntax; each instance's in the ledger
+    held_back = counts[Delivery.HELD_BACK]
+    if held_back:
+        details["held_back"] = held_back
     final = {
         "instances_sent": counts.delivered,
-        "instances_failed": log.instance_count - counts.delivered,
+        "byte_count": ledger.ledger_bytes_delivered(log),
+        "instances_failed": log.instance_count - counts.delivered - held_back,
         "details": details,
     }
     interim = {**final, "instances_failed": counts[Delivery.REFUSED] + counts[Delivery.UNSENDABLE]}
@@ -207,7 +229,10 @@ def outcome_of(log: TransferLog, report: dcmsend.SendReport | None, claimed: lif
         message = _unsendable_message(log, counts)
         return Outcome(Verdict.FAILED, message, report=report, fields=final, reachable=bool(answered) or None)
     if went_through and not counts.to_send:
-        return Outcome(Verdict.SUCCESS, report=report, fields=final, reachable=bool(answered) or None)
+        # Held back by this send's changes (de-identification): the destination does not have the
+        # whole series, and the transfer says so and why.
+        message = _held_back_message(log, counts) if held_back else ""
+        return Outcome(Verdict.SUCCESS, message, report=report, fields=final, reachable=bool(answered) or None)
     failure = whole.failure or dcmsend.Failure.OTHER
     message = failure_message(whole, log)
     no_connection = failure is dcmsend.Failure.CONNECTION_REFUSED
@@ -257,17 +282,40 @@ def _whole_transfer(
     return replace(report, total=log.instance_count, acknowledged=counts.delivered, refused=counts[Delivery.REFUSED])
 
 
+_NO_COPY = ("Transcoding from", "A staged copy")  # staged_send's reasons
+
+
+def _held_back_message(log: TransferLog, counts: ledger.LedgerCounts) -> str:
+    count = counts[Delivery.HELD_BACK]
+    examples = ledger.ledger_examples(log.pk, Delivery.HELD_BACK)
+    named = "; ".join(f"{uid}: {reason}" for uid, reason in examples) + ("; ..." if count > len(examples) else "")
+    return (
+        f"{count} of {log.instance_count} instance{'s' if log.instance_count != 1 else ''} "
+        f"{'was' if count == 1 else 'were'} held back and not sent to this destination ({named}); "
+        f"{counts.delivered} were stored."
+    )
+
+
 def _unsendable_message(log: TransferLog, counts: ledger.LedgerCounts) -> str:
     count = counts[Delivery.UNSENDABLE]
     examples = ledger.ledger_examples(log.pk, Delivery.UNSENDABLE)
     named = "; ".join(f"{uid}: {reason}" for uid, reason in examples) + ("; ..." if count > len(examples) else "")
     refused = counts[Delivery.REFUSED]
+    no_copy = all(reason.startswith(_NO_COPY) for _, reason in examples)
+    why = (
+        f"no copy the destination accepts could be made ({named})"
+        if no_copy
+        else f"DCMTK could not read {'its file' if count == 1 else 'their files'} ({named})"
+    )
     return (
         f"{count} of {log.instance_count} instance{'s' if log.instance_count != 1 else ''} could not be sent: "
-        f"DCMTK could not read {'its file' if count == 1 else 'their files'} ({named}). "
-        f"{counts.delivered} were stored"
+        f"{why}. {counts.delivered} were stored"
         + (f", {refused} refused by the destination" if refused else "")
-        + f". Import {'it' if count == 1 else 'them'} again from the source, then send."
+        + (
+            ". Change the destination's transfer-syntax policy, or send them elsewhere."
+            if no_copy
+            else f". Import {'it' if count == 1 else 'them'} again from the source, then send."
+        )
     )
 
 
@@ -279,12 +327,17 @@ def outcome_record(claimed: lifecycle.Claim, outcome: Outcome) -> None:
         reachability.mark_unreachable(log.destination_id, outcome.message)
     elif outcome.reachable and not claimed.destination.reachable and log.destination_id is not None:
         reachability.mark_reachable(log.destination_id)
+    started = log.started_at
     if verdict is Verdict.SUCCESS:
-        won = lifecycle.finish(log.pk, token=token, status=Status.SUCCESS, message="", **outcome.fields)
+        won = lifecycle.finish(
+            log.pk, token=token, status=Status.SUCCESS, message=outcome.message, started_at=started, **outcome.fields
+        )
     elif verdict is Verdict.REQUEUE:
         won = lifecycle.requeue(log.pk, token=token, message=outcome.message, delay=outcome.delay, **outcome.fields)
     elif verdict is Verdict.FAILED:
-        won = lifecycle.finish(log.pk, token=token, status=Status.FAILED, message=outcome.message, **outcome.fields)
+        won = lifecycle.finish(
+            log.pk, token=token, status=Status.FAILED, message=outcome.message, started_at=started, **outcome.fields
+        )
     elif verdict is Verdict.RELEASE:
         won = lifecycle.release(log.pk, token=token, message=outcome.message, **outcome.fields)
     else:

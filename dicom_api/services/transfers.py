@@ -13,15 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pydicom
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest
+from django.utils import timezone
+from pydicom.errors import InvalidDicomError
 
 from destinations.models import Destination
 from dicom_api import queue
 from dicom_api.audit import destination_snapshot
 from dicom_api.models import ACTIVE_STATUSES, Action, DicomInstance, ImportSession, ImportState, Status, TransferLog
+from dicom_api.services import reconciliation
 from dicom_api.services import transfer_lifecycle as lifecycle
 from dicom_api.services.import_batches import ImportStillOpen
 from dicom_api.services.transfer_ledger import ledger_counts, ledger_create, ledger_delivered
@@ -89,8 +93,13 @@ def transfers_create(
     extra_details: dict[str, Any] | None = None,
     resend: bool = False,
     delivered_before: dict[str, tuple[str, int | None, str]] | None = None,
+    patient: dict[str, str] | None = None,
 ) -> list[TransferLog]:
     """Validate a send request and queue one transfer per series × destination.
+
+    ``patient`` (API field → new value: ``reconciliation.FIELDS``) is what the series are sent as;
+    each transfer keeps it with the values it replaces (read from the series' first instance), so
+    the audit shows old → new and every attempt (and a retry) applies the same values.
 
     A series already delivered (or being sent) to one of the destinations is a ``ConflictError``
     listing those pairs, unless ``resend``. The destinations' rows are locked first, so two
@@ -126,6 +135,8 @@ def transfers_create(
             )
         if not resend:
             _refuse_if_already_sent(unique_series, unique_destinations)
+        now = timezone.now().isoformat()
+        send_as = {uid: _send_as(import_session, uid, patient, now) for uid in unique_series} if patient else {}
         address = client_address(request)
         # One id per request, so a page can group what was sent together (a retry keeps its origin's).
         request_details = {"send_request": uuid.uuid4().hex, **(extra_details or {})}
@@ -152,6 +163,12 @@ def transfers_create(
                     "study_date": series[uid].study_date.isoformat() if series[uid].study_date else None,
                     "series_number": series[uid].series_number,
                     **request_details,
+                    **({"send_as": send_as[uid]} if uid in send_as else {}),
+                    **(
+                        {"deidentification": destinations[pk].deidentification}
+                        if destinations[pk].deidentification
+                        else {}
+                    ),
                 },
                 **destination_snapshot(destinations[pk]),
             )
@@ -169,6 +186,27 @@ def transfers_create(
             queue.enqueue_on_commit(log.pk)
     logger.info("queued %d transfer(s) (ids %s) for user %s", len(logs), [log.pk for log in logs], user.pk)
     return logs
+
+
+def _send_as(import_session: ImportSession, series_uid: str, patient: dict[str, str], when: str) -> dict[str, Any]:
+    first = (
+        DicomInstance.objects.filter(import_session=import_session, series_instance_uid=series_uid)
+        .order_by("instance_number", "id")
+        .values_list("relative_path", flat=True)
+        .first()
+    )
+    previous: dict[str, str] = {}
+    if first is not None:
+        try:
+            dataset = pydicom.dcmread(
+                import_session.directory / first,
+                stop_before_pixels=True,
+                specific_tags=list(reconciliation.FIELDS.values()),
+            )
+            previous = reconciliation.current_values(dataset)
+        except (OSError, InvalidDicomError) as e:
+            raise ConflictError("The files of this series are no longer readable: import them again.") from e
+    return {"values": dict(patient), "previous": {field: previous.get(field, "") for field in patient}, "at": when}
 
 
 def _refuse_if_already_sent(series_uids: Sequence[str], destination_ids: Sequence[int]) -> None:
@@ -211,8 +249,12 @@ def _refuse_if_already_sent(series_uids: Sequence[str], destination_ids: Sequenc
 
 
 def _same_request(log: TransferLog) -> dict[str, Any]:
-    request_id = (log.details or {}).get("send_request")
-    return {"send_request": request_id} if request_id else {}
+    """What a retry keeps of its origin: the request it belongs to, and the values it was sent as."""
+    details = log.details or {}
+    kept = {"send_request": details.get("send_request")} if details.get("send_request") else {}
+    if details.get("send_as"):
+        kept["send_as"] = details["send_as"]
+    return kept
 
 
 def transfer_retry(*, log: TransferLog, user: User, request: HttpRequest | None = None) -> TransferLog:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from conftest import client_for
 from destinations.models import Destination
 from dicom_api.models import Action, TransferLog
 from dicom_api.services.connection import destination_test_connection
+from testsupport.hung_peer import HungPeer
 from testsupport.peers import free_port
 
 LOOPBACK = "127.0.0.1"
@@ -28,31 +28,6 @@ def _throttle_cache(transactional_db: None) -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
-
-
-class HungPeer:
-    """Accepts TCP connections and never answers (a PACS that hangs after the handshake)."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server((LOOPBACK, 0))
-        self.port = self.listener.getsockname()[1]
-        self.connected = threading.Semaphore(0)
-        self.held: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            self.held.append(connection)
-            self.connected.release()
-
-    def close(self) -> None:
-        self.listener.close()
-        for connection in self.held:
-            connection.close()
 
 
 @pytest.fixture

@@ -29,6 +29,9 @@ def test_the_owner_reads_the_ledger_in_sending_order_filtered_by_outcome(client_
         "outcome": "acknowledged",
         "dimse_status": 0,
         "reason": "",
+        "transcoded_from": "",
+        "transcoded_to": "",
+        "changes": None,
     }
     refused = client_user.get(f"/api/dicom/transfers/{log.pk}/instances/?outcome=refused").json()
     assert refused["results"] == [
@@ -37,6 +40,9 @@ def test_the_owner_reads_the_ledger_in_sending_order_filtered_by_outcome(client_
             "outcome": "refused",
             "dimse_status": 0xA700,
             "reason": "Refused: OutOfResources",
+            "transcoded_from": "",
+            "transcoded_to": "",
+            "changes": None,
         }
     ]
     unsendable = client_user.get(f"/api/dicom/transfers/{log.pk}/instances/?outcome=unsendable").json()

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from authentication.permissions import RolePolicy
 from destinations.selectors import destination_get_visible
+from destinations.serializers import accepted_syntaxes_view
 from dicom_api.serializers.connection import ConnectionTestResultSerializer
 from dicom_api.services.connection import destination_test_connection
 from dicom_transfer.openapi import ErrorDetailSerializer
@@ -61,7 +62,9 @@ class DestinationTestConnectionView(APIView):
                 "than CONNECTION_TEST_RATE tests. Retry-After says when to try again.",
             ),
         },
-        description="C-ECHO the destination with DCMTK echoscu. A failed echo is still 200, with "
+        description="C-ECHO the destination with DCMTK echoscu; after a successful echo, negotiate storage "
+        "presentation contexts (pynetdicom, nothing sent) to learn which transfer syntaxes it accepts for which "
+        "SOP classes, kept as the destination's `accepted_transfer_syntaxes`. A failed echo is still 200, with "
         "`success: false` and a message saying what to check. Every test is written to the audit trail.",
     )
     def post(self, request: Request, id: int) -> Response:
@@ -73,5 +76,8 @@ class DestinationTestConnectionView(APIView):
             "duration_ms": result.duration_ms,
             "log_id": entry.pk,
             "category": result.category.value,
+            "accepted_transfer_syntaxes": accepted_syntaxes_view(destination.accepted_transfer_syntaxes)
+            if result.success
+            else None,
         }
         return Response(ConnectionTestResultSerializer(body).data, status=status.HTTP_200_OK)

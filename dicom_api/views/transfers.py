@@ -64,6 +64,7 @@ class SendView(APIView):
             destination_ids=data["destination_ids"],
             request=request,
             resend=data["resend"],
+            patient=data.get("patient"),
         )
         return Response({"transfers": TransferCreatedSerializer(logs, many=True).data}, status=status.HTTP_202_ACCEPTED)
 

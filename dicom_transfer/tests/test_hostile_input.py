@@ -100,3 +100,36 @@ def test_huge_ids_in_urls_answer_404(client_admin: APIClient, path: str) -> None
     response = response or client_admin.get(path)
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.django_db
+def test_every_numeric_query_parameter_of_the_schema_answers_a_documented_4xx_to_hostile_numbers(
+    client_admin: APIClient, admin_user: Any
+) -> None:
+    """Every query parameter the schema types as a number, on every operation, gets values beyond
+    any database integer, negative, and not a number: never a 500, and the answer is documented."""
+    from dicom_api.models import Status
+    from dicom_api.tests.transfers_helpers import make_transfer
+
+    transfer = make_transfer(admin_user, Status.SUCCESS)
+    schema = client_admin.get("/api/schema/?format=json").json()
+    tried, statuses = [], set()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            numeric = [
+                p["name"]
+                for p in operation.get("parameters", [])
+                if p["in"] == "query" and p["schema"].get("type") in {"integer", "number"}
+            ]
+            concrete = path.replace("{id}", str(transfer.pk))
+            for name in numeric:
+                for value in ("9" * 25, "9223372036854775808", "-1", "1e400", "nan"):
+                    response = client_admin.generic(method.upper(), f"{concrete}?{name}={value}")
+                    assert response.status_code < 500, (method, path, name, value, response.content[:200])
+                    statuses.add(response.status_code)
+                    if response.status_code >= 400:
+                        assert str(response.status_code) in operation["responses"], (method, path, response.status_code)
+                tried.append(f"{method} {path} {name}")
+    # logs: destination, page, page_size; a transfer's instances: page, page_size
+    assert len(tried) >= 5, tried
+    assert statuses <= {200, 400, 404} and 400 in statuses, statuses

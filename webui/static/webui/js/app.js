@@ -1,9 +1,10 @@
 // DICOM Transfer's web page: sign in, then upload / send / watch, the audit log, destinations
-// and users (admins), one's own password.
+// and users (admins), the dashboard (admins, auditors), one's own password.
 
 import { api, clearSession, hasSession, login, logout, setSessionLostHandler } from "./api.js";
 import { $, $$, announce, setText, show } from "./dom.js";
 import { initConnection } from "./connection.js";
+import { initDashboard, loadDashboard } from "./dashboard.js";
 import { initDestinations, loadAdminDestinations } from "./destinations.js";
 import { fillDestinationFilter, initLog, loadLog } from "./log.js";
 import { initPassword, preparePasswordView } from "./password.js";
@@ -12,12 +13,12 @@ import { initUpload, loadRecentImports } from "./upload.js";
 import { initTransfers } from "./transfers.js";
 import { initUsers, loadUsers } from "./users.js";
 
-const VIEWS = ["send", "log", "destinations", "users", "password"];
+const VIEWS = ["send", "log", "destinations", "users", "dashboard", "password"];
 // What each role sees (the API refuses the rest all the same).
 const ROLE_VIEWS = {
   operator: ["send", "log", "password"],
-  admin: ["send", "log", "destinations", "users", "password"],
-  auditor: ["log", "password"],
+  admin: ["send", "log", "destinations", "users", "dashboard", "password"],
+  auditor: ["log", "dashboard", "password"],
 };
 const ROLE_NAMES = { operator: "", admin: " (admin)", auditor: " (auditor)" };
 let user = null;
@@ -56,6 +57,7 @@ async function route() {
   }
   if (view === "destinations") await loadAdminDestinations();
   if (view === "users") await loadUsers(user);
+  if (view === "dashboard") await loadDashboard();
   if (view === "password") preparePasswordView(user, Boolean(user.must_change_password));
 }
 
@@ -166,6 +168,7 @@ async function start() {
   initTransfers();
   initLog();
   initUsers();
+  initDashboard();
   initPassword((who, message) => signedIn(who, message));
   initDestinations(async () => {
     await loadDestinations();

@@ -5,6 +5,7 @@ import { unreachableNote } from "./delivery.js";
 import { $, $$, h, setText } from "./dom.js";
 import { clearErrors, showErrors } from "./forms.js";
 import { testConnection } from "./send.js";
+import { acceptedSummary, policyLabel, POLICIES } from "./syntaxes.js";
 
 const state = { destinations: [], editing: null, onChange: () => {} };
 
@@ -26,7 +27,16 @@ export async function loadAdminDestinations() {
 function row(destination) {
   const result = h("span", { class: "echo-result", "aria-live": "polite" });
   const test = h("button", { type: "button", class: "secondary small", "aria-label": `Test connection to ${destination.name}` }, "Test");
-  test.addEventListener("click", () => testConnection(destination, test, result));
+  const accepted = h("div", {}, acceptedSummary(destination.accepted_transfer_syntaxes));
+  test.addEventListener("click", async () => {
+    const answer = await testConnection(destination, test, result);
+    if (answer && answer.accepted_transfer_syntaxes) accepted.replaceChildren(acceptedSummary(answer.accepted_transfer_syntaxes));
+  });
+  const policy = h(
+    "p",
+    { class: "muted policy" },
+    `Sent: ${policyLabel(destination.transfer_syntax_policy)}${destination.lossy_allowed ? " (lossy allowed)" : ""}`,
+  );
   const toggle = h(
     "button",
     { type: "button", class: "secondary small", "aria-label": `${destination.enabled ? "Disable" : "Enable"} ${destination.name}` },
@@ -46,7 +56,7 @@ function row(destination) {
     h("td", { class: "num" }, String(destination.port)),
     h("td", {}, destination.description || ""),
     h("td", { class: "enabled-cell" }, destination.enabled ? "Yes" : "No", unreachableNote(destination)),
-    h("td", {}, h("div", { class: "test-cell" }, test, result)),
+    h("td", {}, h("div", { class: "test-cell" }, test, result), policy, accepted),
     h("td", { class: "actions" }, edit, toggle, remove),
   );
 }
@@ -78,6 +88,11 @@ function openForm(destination, opener) {
     form.elements.port.value = String(destination.port);
     form.elements.description.value = destination.description || "";
     form.elements.enabled.checked = destination.enabled;
+    const deid = destination.deidentification;
+    form.elements.deid_on.checked = Boolean(deid);
+    for (const box of $$('input[name="deid_option"]', form)) box.checked = Boolean(deid && deid.options.includes(box.value));
+    form.elements.transfer_syntax_policy.value = destination.transfer_syntax_policy;
+    form.elements.lossy_allowed.checked = destination.lossy_allowed;
   }
   showTls(form, destination ? destination.tls : null);
   dialog.addEventListener("close", () => opener && opener.isConnected && opener.focus(), { once: true });
@@ -97,6 +112,11 @@ async function save(event) {
     port: port === "" ? 104 : Number(port),
     description: form.elements.description.value,
     enabled: form.elements.enabled.checked,
+    deidentification: form.elements.deid_on.checked
+      ? { profile: "basic", options: $$('input[name="deid_option"]:checked', form).map((box) => box.value) }
+      : null,
+    transfer_syntax_policy: form.elements.transfer_syntax_policy.value,
+    lossy_allowed: form.elements.lossy_allowed.checked,
   };
   if (port !== "" && !Number.isInteger(body.port)) {
     showErrors(form, { port: ["Give a whole number between 1 and 65535."] });
@@ -108,7 +128,8 @@ async function save(event) {
     const tls = await tlsBody(form, state.editing ? state.editing.tls : null);
     if (tls !== undefined) body.tls = tls;
     if (state.editing) {
-      await api(`/api/destinations/${state.editing.id}/`, { method: "PUT", body });
+      // PATCH: settings the form does not show (set through the API) stay as they are.
+      await api(`/api/destinations/${state.editing.id}/`, { method: "PATCH", body });
     } else {
       await api("/api/destinations/", { method: "POST", body });
     }
@@ -225,6 +246,7 @@ async function confirmDelete(destination, opener) {
 
 export function initDestinations(onChange) {
   state.onChange = onChange;
+  $("#d-policy").replaceChildren(...POLICIES.map(([value, label]) => h("option", { value }, label)));
   $("#new-destination").addEventListener("click", (event) => openForm(null, event.currentTarget));
   $("#destination-form").addEventListener("submit", save);
   $("#d-tls").addEventListener("change", (event) => {

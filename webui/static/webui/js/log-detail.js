@@ -129,6 +129,17 @@ export function detailItems(entry, { admin = false } = {}) {
     ].filter(Boolean);
     items.push(...item("Upload", counts.join(", ")));
   }
+  if (d.send_as && d.send_as.values) {
+    const changes = Object.entries(d.send_as.values).map(([field, value]) =>
+      h("li", {}, `${words(field)}: ${(d.send_as.previous || {})[field] || "(none)"} → ${value || "(none)"}`),
+    );
+    items.push(...item("Sent as", h("ul", { class: "plain" }, ...changes)));
+  }
+  if (d.deidentification) {
+    const options = d.deidentification.options || [];
+    items.push(...item("De-identified", `PS3.15 ${d.deidentification.profile} profile${options.length ? `, ${options.map(words).join(", ")}` : ""}`));
+  }
+  if (d.held_back) items.push(...item("Held back", `${d.held_back} instance(s) not sent to this destination.`));
   if (d.retry_of) items.push(...item("Retry", "This transfer retried an earlier one that had failed or was cancelled."));
   if (d.retried_by) items.push(...item("Retried", "This transfer was sent again as a new transfer."));
   if (Array.isArray(d.attempts) && d.attempts.length) items.push(...item("Attempts", scroller("Attempts", attemptsTable(d.attempts))));

@@ -4,6 +4,7 @@ import { api, ApiError } from "./api.js";
 import { $, announce, formatBytes, h, personName, setText, show } from "./dom.js";
 import { loadRecentTransfers, trackTransfers } from "./transfers.js";
 import { confirmResend, unreachableNote } from "./delivery.js";
+import { prefillSendAs, resetSendAs, sendAsValues } from "./send-as.js";
 
 const state = {
   importResult: null,
@@ -149,6 +150,7 @@ function syncChecks() {
   $("#selection-summary").textContent = selected.length
     ? `${selected.length} series selected (${instances} ${instances === 1 ? "instance" : "instances"}, ${formatBytes(selected.reduce((sum, s) => sum + s.size_bytes, 0))}).`
     : "No series selected.";
+  prefillSendAs(selected);
   updateSendButton();
 }
 
@@ -190,6 +192,7 @@ export async function loadDestinations() {
           { for: id },
           h("strong", {}, destination.name),
           h("span", { class: "muted" }, ` ${destination.ae_title} @ ${destination.host}:${destination.port}`),
+          destination.deidentification ? h("span", { class: "badge" }, " de-identified") : null,
         ),
         button,
         result,
@@ -211,9 +214,11 @@ export async function testConnection(destination, button, result) {
     result.textContent = answer.success
       ? `Success (${answer.duration_ms} ms): ${answer.message}`
       : `Failed: ${answer.message}`;
+    return answer;
   } catch (error) {
     result.classList.add("failed");
     result.textContent = `Failed: ${error.message}`;
+    return null;
   } finally {
     button.disabled = false;
   }
@@ -232,15 +237,16 @@ async function send(resend = false) {
   setText($("#send-error"), "");
   button.disabled = true;
   try {
-    const answer = await api("/api/dicom/send/", {
-      method: "POST",
-      body: {
-        import_id: state.importResult.import_id,
-        series_instance_uids: Array.from(state.selected),
-        destination_ids: Array.from(state.chosenDestinations),
-        resend,
-      },
-    });
+    const body = {
+      import_id: state.importResult.import_id,
+      series_instance_uids: Array.from(state.selected),
+      destination_ids: Array.from(state.chosenDestinations),
+      resend,
+    };
+    const patient = sendAsValues();
+    if (patient) body.patient = patient;
+    const answer = await api("/api/dicom/send/", { method: "POST", body });
+    resetSendAs();
     trackTransfers(answer.transfers);
     // The series are on their way: clear the choice, so a second click can't send them again.
     state.selected.clear();

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dicom_api', '0005_transfer_ledger'),
+        ('dicom_api', '0008_deidentification'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

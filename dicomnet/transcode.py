@@ -1,0 +1,367 @@
+"""A staged copy of one instance: its pixel data transcoded to another transfer syntax, frame by
+frame, and its header changed by the caller; the source file is only read.
+
+pydicom 3 decodes (its own decoders and the pylibjpeg / openjpeg / libjpeg / rle / pyjpegls
+plugins: every syntax DCMTK 3.6.7 decodes, and JPEG 2000, which it does not) and encodes
+(JPEG-LS and JPEG 2000 lossless, RLE). Measured against DCMTK's programs in docs/transfers.md,
+"Transcoding".
+
+One frame at a time: the frames are read from the file one by one (``Decoder.iter_array`` on
+the open file), each is encoded (or written raw) and written at once, so a 2 GB multi-frame
+instance costs the memory of one frame. The copy is written by hand after its header: the pixel
+data element of a known length (uncompressed) or encapsulated, one fragment per frame, with an
+empty basic offset table (PS3.5 A.4). Elements after the pixel data (trailing padding, digital
+signatures, which a transcoded copy would invalidate) are not copied.
+
+Lossless targets are checked: each encoded frame is decoded again and must equal the frame it
+was made from, or the copy fails (``TranscodeError``) and is not sent.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.pixels import as_pixel_options, get_decoder, get_encoder
+from pydicom.pixels.utils import _array_common
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLSLossless,
+    RLELossless,
+)
+
+UNCOMPRESSED = frozenset(
+    {ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian}
+)
+# What a staged copy can be written in: the native encodings and the lossless codecs pydicom encodes.
+TARGETS = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian, JPEGLSLossless, JPEG2000Lossless, RLELossless})
+# Lossy encodings (PS3.5 8.2, and the JPEG 2000 / HTJ2K / JPEG-LS near-lossless syntaxes).
+LOSSY = frozenset(
+    {
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.81",
+        "1.2.840.10008.1.2.4.91",
+        "1.2.840.10008.1.2.4.93",
+        "1.2.840.10008.1.2.4.203",
+    }
+)
+
+_PIXEL_DATA = 0x7FE00010
+_EXTENDED_OFFSETS = (0x7FE00001, 0x7FE00002)  # they describe the old encapsulation
+
+
+class TranscodeError(Exception):
+    """The copy could not be made; ``reason`` says why, for people (no patient data)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class StagedCopy:
+    path: Path
+    transfer_syntax_from: str
+    transfer_syntax_to: str  # the copy's syntax (the source's when only the header changed)
+    transcoded: bool  # False: no pixel data to transcode, or the syntax was kept
+    frames: int = 0
+
+
+def syntax_name(uid: str) -> str:
+    name = UID(uid).name
+    return name if name and name != uid else uid
+
+
+def stage_copy(
+    source: Path, target: Path, *, syntax: str | None, edit: Callable[[Dataset], None] | None = None
+) -> StagedCopy:
+    """Write ``target`` (created 0600, never overwritten): ``source`` in transfer syntax ``syntax``
+    (None: the source's), with ``edit`` applied to its header. An instance without pixel data
+    keeps its own syntax when ``syntax`` is a compressed one (there is nothing to compress).
+    Raises ``TranscodeError``; whatever ``edit`` raises goes through, and no file is left."""
+    try:
+        header = pydicom.dcmread(source, stop_before_pixels=True)
+    except Exception as e:
+        raise TranscodeError(f"the file could not be read ({type(e).__name__}: {e})") from e
+    stored = str(header.file_meta.TransferSyntaxUID)
+    if edit is not None:
+        edit(header)
+    if syntax is not None and syntax not in TARGETS:
+        raise TranscodeError(f"{syntax_name(syntax)} is not a syntax copies are written in")
+    try:
+        return _write(source, target, header, stored, syntax or stored)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _write(source: Path, target: Path, header: Dataset, stored: str, wanted: str) -> StagedCopy:
+    with source.open("rb") as f:
+        frames, opts = _frames(f, header, stored, decode=wanted != stored)
+        if frames is None:  # no pixel data: only the encoding of the data set can change
+            if wanted not in (ImplicitVRLittleEndian, ExplicitVRLittleEndian):
+                wanted = stored  # a compressed syntax does not apply
+            if wanted != stored:
+                _write_header(target, header, wanted)
+                return StagedCopy(target, stored, wanted, transcoded=True)
+            _copy_with_header(f, target, header, stored, has_pixels=False)
+            return StagedCopy(target, stored, stored, transcoded=False)
+        if wanted == stored:  # header changes only: the pixel data is copied as it is
+            _copy_with_header(f, target, header, stored, has_pixels=True)
+            return StagedCopy(target, stored, stored, transcoded=False)
+        count = int(opts.get("number_of_frames") or 1)
+        opts["stored"] = stored
+        if opts.get("pixel_keyword", "PixelData") != "PixelData":
+            raise TranscodeError("float pixel data is not transcoded")
+        if int(opts["bits_allocated"]) == 1:
+            raise TranscodeError("1-bit pixel data is not transcoded")
+        with _create(target) as out:
+            if wanted in (ImplicitVRLittleEndian, ExplicitVRLittleEndian):
+                _write_native(out, header, wanted, frames, opts, count)
+            else:
+                _write_encapsulated(out, header, wanted, frames, opts, count)
+    return StagedCopy(target, stored, wanted, transcoded=True, frames=count)
+
+
+def _frames(
+    f: BinaryIO, header: Dataset, stored: str, *, decode: bool
+) -> tuple[Iterator[tuple[np.ndarray, dict[str, Any]]] | None, dict[str, Any]]:
+    """The decoded frames (with pydicom's description of each), or None without pixel data."""
+    if stored == DeflatedExplicitVRLittleEndian:
+        # A deflated file is inflated whole to be read (such files are small: the import bounds them).
+        dataset = pydicom.dcmread(f)
+        if "PixelData" not in dataset:
+            return None, {}
+        opts = as_pixel_options(dataset)
+        return (get_decoder(stored).iter_array(dataset, **opts) if decode else iter(())), opts
+    # _array_common (pydicom 3.0's own reader for iter_pixels) leaves ``f`` at the pixel data's value.
+    try:
+        _, opts = _array_common(f, [])
+    except AttributeError:
+        return None, {}
+    except Exception as e:
+        raise TranscodeError(f"the pixel data could not be read ({type(e).__name__}: {e})") from e
+    if not decode:
+        return iter(()), opts
+    try:
+        decoder = get_decoder(stored)
+    except NotImplementedError as e:
+        raise TranscodeError(f"{syntax_name(stored)} can't be decoded here") from e
+    # iter_array reads from the open file at its position, frame by frame.
+    return _guarded(decoder.iter_array(f, **opts)), opts
+
+
+def _guarded(frames: Iterator[tuple[np.ndarray, dict[str, Any]]]) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+    try:
+        yield from frames
+    except TranscodeError:
+        raise
+    except Exception as e:
+        raise TranscodeError(f"its pixel data could not be decoded ({type(e).__name__}: {e})") from e
+
+
+def _create(path: Path) -> BinaryIO:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def _prepare(header: Dataset, syntax: str) -> None:
+    for tag in _EXTENDED_OFFSETS:
+        if tag in header:
+            del header[tag]
+    for tag in [t for t in sorted(header.keys()) if t > _PIXEL_DATA]:
+        del header[tag]
+    header.file_meta.TransferSyntaxUID = UID(syntax)
+
+
+def _dump_header(out: BinaryIO, header: Dataset, syntax: str) -> None:
+    _prepare(header, syntax)
+    pydicom.dcmwrite(out, header, enforce_file_format=True)
+
+
+def _write_header(target: Path, header: Dataset, syntax: str) -> None:
+    with _create(target) as out:
+        _dump_header(out, header, syntax)
+
+
+def _copy_with_header(f: BinaryIO, target: Path, header: Dataset, stored: str, *, has_pixels: bool) -> None:
+    """The changed header, then the source's pixel data element byte for byte (read in chunks)."""
+    with _create(target) as out:
+        if stored == DeflatedExplicitVRLittleEndian and has_pixels:
+            # Deflated: pydicom inflated the whole data set (``_frames``); it is written whole again.
+            f.seek(0)
+            full = pydicom.dcmread(f)
+            full.update(header)
+            _dump_header(out, full, stored)
+            return
+        _dump_header(out, header, stored)
+        if not has_pixels:
+            return
+        # ``f`` is at the pixel data's value; step back to its element header and copy to its end.
+        syntax = UID(stored)
+        f.seek(f.tell() - (8 if syntax.is_implicit_VR else 12))
+        _copy_pixel_element(f, out, syntax)
+
+
+def _copy_pixel_element(f: BinaryIO, out: BinaryIO, syntax: UID) -> None:
+    endian = "<" if syntax.is_little_endian else ">"
+    head = f.read(8 if syntax.is_implicit_VR else 12)
+    out.write(head)
+    length = struct.unpack(f"{endian}L", head[-4:])[0]
+    if length != 0xFFFFFFFF:
+        _copy(f, out, length)
+        return
+    while True:  # encapsulated: items until the sequence delimiter
+        item = f.read(8)
+        if len(item) < 8:
+            raise TranscodeError("its encapsulated pixel data ends early")
+        out.write(item)
+        tag = struct.unpack(f"{endian}HH", item[:4])
+        size = struct.unpack(f"{endian}L", item[4:])[0]
+        if tag == (0xFFFE, 0xE0DD):
+            return
+        _copy(f, out, size)
+
+
+def _copy(f: BinaryIO, out: BinaryIO, length: int) -> None:
+    while length:
+        chunk = f.read(min(length, 1 << 20))
+        if not chunk:
+            raise TranscodeError("its pixel data ends early")
+        out.write(chunk)
+        length -= len(chunk)
+
+
+def _decoded_photometric(meta: dict[str, Any], header: Dataset) -> str:
+    value = str(meta.get("photometric_interpretation") or header.get("PhotometricInterpretation", "MONOCHROME2"))
+    # pydicom returns 4:2:2 subsampled data at full resolution.
+    return "YBR_FULL" if value == "YBR_FULL_422" else value
+
+
+def _describe(header: Dataset, meta: dict[str, Any], frame: np.ndarray, stored: str) -> None:
+    header.PhotometricInterpretation = _decoded_photometric(meta, header)
+    if int(header.get("SamplesPerPixel", 1)) > 1:
+        header.PlanarConfiguration = 0  # pydicom's arrays are colour-by-pixel
+    if stored in LOSSY and "LossyImageCompression" not in header:
+        header.LossyImageCompression = "01"
+
+
+def _little(frame: np.ndarray) -> bytes:
+    return frame.astype(frame.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def _write_native(
+    out: BinaryIO,
+    header: Dataset,
+    syntax: str,
+    frames: Iterator[tuple[np.ndarray, dict[str, Any]]],
+    opts: dict[str, Any],
+    count: int,
+) -> None:
+    first, meta = _first(frames)
+    stored = str(opts["stored"])
+    _describe(header, meta, first, stored)
+    header.BitsAllocated = first.dtype.itemsize * 8
+    _dump_header(out, header, syntax)
+    length = first.nbytes * count
+    padded = length + (length % 2)
+    vr = b"OB" if first.dtype.itemsize == 1 else b"OW"
+    if syntax == ImplicitVRLittleEndian:
+        out.write(struct.pack("<HHL", 0x7FE0, 0x0010, padded))
+    else:
+        out.write(struct.pack("<HH2sHL", 0x7FE0, 0x0010, vr, 0, padded))
+    written = 0
+    for frame in _chain(first, frames):
+        data = _little(frame)
+        written += len(data)
+        out.write(data)
+    if written != length:
+        raise TranscodeError(f"its pixel data held {written} bytes of frames, {length} expected")
+    if padded != length:
+        out.write(b"\0")
+
+
+def _first(frames: Iterator[tuple[np.ndarray, dict[str, Any]]]) -> tuple[np.ndarray, dict[str, Any]]:
+    for frame, meta in frames:
+        return frame, meta
+    raise TranscodeError("its pixel data holds no frame")
+
+
+def _chain(first: np.ndarray, rest: Iterator[tuple[np.ndarray, dict[str, Any]]]) -> Iterator[np.ndarray]:
+    yield first
+    for frame, _ in rest:
+        yield frame
+
+
+def _write_encapsulated(
+    out: BinaryIO,
+    header: Dataset,
+    syntax: str,
+    frames: Iterator[tuple[np.ndarray, dict[str, Any]]],
+    opts: dict[str, Any],
+    count: int,
+) -> None:
+    encoder, decoder = get_encoder(syntax), get_decoder(syntax)
+    first, meta = _first(frames)
+    stored = str(opts["stored"])
+    _describe(header, meta, first, stored)
+    header.BitsAllocated = first.dtype.itemsize * 8
+    photometric = str(header.PhotometricInterpretation)
+    if photometric.startswith("YBR") and syntax != RLELossless:
+        raise TranscodeError(f"{photometric} pixel data is not compressed to {syntax_name(syntax)} here")
+    description: dict[str, Any] = {
+        "rows": int(opts["rows"]),
+        "columns": int(opts["columns"]),
+        "samples_per_pixel": int(opts["samples_per_pixel"]),
+        "bits_allocated": int(header.BitsAllocated),
+        "bits_stored": int(opts["bits_stored"]),
+        "pixel_representation": int(opts["pixel_representation"]),
+        "photometric_interpretation": photometric,
+        "number_of_frames": 1,
+        "planar_configuration": 0,
+    }
+    if syntax == JPEG2000Lossless:
+        description["use_mct"] = False  # the copy keeps RGB rather than YBR_RCT
+    _dump_header(out, header, syntax)
+    out.write(struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF))
+    out.write(struct.pack("<HHL", 0xFFFE, 0xE000, 0))  # an empty basic offset table
+    written = 0
+    for frame in _chain(first, frames):
+        try:
+            fragment = encoder.encode(frame, **description)
+        except Exception as e:
+            raise TranscodeError(f"it could not be encoded ({type(e).__name__}: {e})") from e
+        _check_lossless(decoder, fragment, frame, description, syntax)
+        if len(fragment) % 2:
+            fragment += b"\0"
+        out.write(struct.pack("<HHL", 0xFFFE, 0xE000, len(fragment)))
+        out.write(fragment)
+        written += 1
+    out.write(struct.pack("<HHL", 0xFFFE, 0xE0DD, 0))
+    if written != count:
+        raise TranscodeError(f"its pixel data held {written} frames, {count} expected")
+
+
+def _check_lossless(decoder: Any, fragment: bytes, frame: np.ndarray, description: dict[str, Any], syntax: str) -> None:
+    decoded, _ = decoder.as_array(
+        encapsulate([fragment]),
+        **{k: v for k, v in description.items() if k != "use_mct"},
+        transfer_syntax_uid=UID(syntax),
+        as_rgb=False,
+    )
+    if decoded.shape != frame.shape or not np.array_equal(decoded, frame):
+        raise TranscodeError(f"its {syntax_name(syntax)} copy does not decode to the same pixels")

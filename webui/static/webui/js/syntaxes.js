@@ -1,0 +1,40 @@
+// What a destination accepts (its last probe, at each connection test) and what it is sent in.
+
+import { h } from "./dom.js";
+
+export const POLICIES = [
+  ["as-stored", "As stored (converted only when not accepted)"],
+  ["uncompressed", "Uncompressed"],
+  ["1.2.840.10008.1.2.1", "Explicit VR Little Endian"],
+  ["1.2.840.10008.1.2", "Implicit VR Little Endian"],
+  ["1.2.840.10008.1.2.4.90", "JPEG 2000 lossless"],
+  ["1.2.840.10008.1.2.4.80", "JPEG-LS lossless"],
+  ["1.2.840.10008.1.2.5", "RLE lossless"],
+];
+
+export function policyLabel(value) {
+  const known = POLICIES.find(([uid]) => uid === value);
+  return known ? known[1] : value;
+}
+
+// SOP classes that accept the same syntaxes are listed together.
+export function acceptedSummary(record) {
+  if (!record) return h("p", { class: "muted accepted-syntaxes" }, "Accepted transfer syntaxes: not probed yet (test the connection).");
+  const groups = new Map();
+  for (const sopClass of record.sop_classes) {
+    const key = sopClass.transfer_syntaxes.map((syntax) => syntax.name).join(", ") || "none";
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(sopClass.name);
+  }
+  const when = record.probed_at ? new Date(record.probed_at).toLocaleString() : "never";
+  const items = [...groups].map(([syntaxes, classes]) =>
+    h("li", {}, h("span", { class: "syntaxes" }, syntaxes), " — ", h("span", { class: "muted" }, classes.join(", "))),
+  );
+  return h(
+    "details",
+    { class: "accepted-syntaxes" },
+    h("summary", {}, `Accepted transfer syntaxes (probed ${when})`),
+    record.message ? h("p", { class: "error" }, `Last probe failed: ${record.message}`) : "",
+    h("ul", {}, ...items),
+  );
+}
