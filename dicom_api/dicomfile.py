@@ -48,12 +48,20 @@ _TAGS: list[BaseTag | int] = [
     0x00080016,  # SOP Class UID
     0x00080018,  # SOP Instance UID
     0x00080020,  # Study Date
+    0x00080021,  # Series Date
+    0x00080030,  # Study Time
+    0x00080031,  # Series Time
     0x00080050,  # Accession Number
     0x00080060,  # Modality
+    0x00080080,  # Institution Name
+    0x00080090,  # Referring Physician's Name
     0x00081030,  # Study Description
     0x0008103E,  # Series Description
     0x00100010,  # Patient's Name
     0x00100020,  # Patient ID
+    0x00100030,  # Patient's Birth Date
+    0x00100040,  # Patient's Sex
+    0x00180015,  # Body Part Examined
     0x0020000D,  # Study Instance UID
     0x0020000E,  # Series Instance UID
     0x00200011,  # Series Number
@@ -93,6 +101,15 @@ class InstanceHeader:
     series_description: str
     modality: str
     instance_number: int | None
+    # What staff confirm the patient and the series by (shown beside them, never used to group).
+    patient_birth_date: datetime.date | None = None
+    patient_sex: str = ""
+    study_time: datetime.time | None = None
+    referring_physician_name: str = ""
+    institution_name: str = ""
+    series_date: datetime.date | None = None
+    series_time: datetime.time | None = None
+    body_part_examined: str = ""
 
 
 def uid_is_valid(value: str, *, strict: bool = False) -> bool:
@@ -348,6 +365,17 @@ def _date(dataset: Dataset, keyword: str) -> datetime.date | None:
         return None
 
 
+def _time(dataset: Dataset, keyword: str) -> datetime.time | None:
+    """A TM value (``HHMMSS.FFFFFF``, minutes and seconds optional; ACR-NEMA's ``HH:MM:SS`` too), to the second."""
+    text = _text(dataset, keyword, 64).split("\\")[0].split(".")[0].replace(":", "").strip()
+    if len(text) not in (2, 4, 6) or not text.isdigit():
+        return None
+    hour, minute, second = int(text[0:2]), int(text[2:4] or 0), int(text[4:6] or 0)
+    if hour > 23 or minute > 59 or second > 60:
+        return None
+    return datetime.time(hour, minute, min(second, 59))  # 60: a leap second
+
+
 def _uid(dataset: Dataset, keyword: str, label: str) -> str:
     value = _text(dataset, keyword, 1000).rstrip("\x00 ")
     if not value:
@@ -382,4 +410,12 @@ def _header(dataset: Dataset, meta: Dataset) -> InstanceHeader:
         series_description=_text(dataset, "SeriesDescription", 64),
         modality=_text(dataset, "Modality", 16),
         instance_number=_integer(dataset, "InstanceNumber"),
+        patient_birth_date=_date(dataset, "PatientBirthDate"),
+        patient_sex=_text(dataset, "PatientSex", 16),
+        study_time=_time(dataset, "StudyTime"),
+        referring_physician_name=_text(dataset, "ReferringPhysicianName", 324),
+        institution_name=_text(dataset, "InstitutionName", 64),
+        series_date=_date(dataset, "SeriesDate"),
+        series_time=_time(dataset, "SeriesTime"),
+        body_part_examined=_text(dataset, "BodyPartExamined", 16),
     )

@@ -138,6 +138,15 @@ class DicomInstance(models.Model):
     series_description = models.CharField(max_length=64, blank=True, default="")
     modality = models.CharField(max_length=16, blank=True, default="")
     instance_number = models.IntegerField(null=True, blank=True)
+    # Shown beside the patient, study and series so that staff can confirm them.
+    patient_birth_date = models.DateField(null=True, blank=True)
+    patient_sex = models.CharField(max_length=16, blank=True, default="")
+    study_time = models.TimeField(null=True, blank=True)
+    referring_physician_name = models.CharField(max_length=324, blank=True, default="")
+    institution_name = models.CharField(max_length=64, blank=True, default="")
+    series_date = models.DateField(null=True, blank=True)
+    series_time = models.TimeField(null=True, blank=True)
+    body_part_examined = models.CharField(max_length=16, blank=True, default="")
     # Relative to the import's directory; always a server-generated name.
     relative_path = models.CharField(max_length=255)
     size_bytes = models.BigIntegerField()

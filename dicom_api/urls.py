@@ -5,7 +5,7 @@ from dicom_api.views import pseudonyms, transfers
 from dicom_api.views.dashboard import DashboardView
 from dicom_api.views.import_batches import ImportCompleteView, ImportFilesView, ImportListView
 from dicom_api.views.import_chunks import ImportUploadDetailView, ImportUploadsView
-from dicom_api.views.imports import ImportDetailView, ImportView
+from dicom_api.views.imports import ImportDetailView, ImportView, SeriesThumbnailView
 from dicom_transfer import converters  # noqa: F401 (registers the <id:...> converter)
 
 urlpatterns = [
@@ -20,6 +20,11 @@ urlpatterns = [
         name="dicom-import-upload-detail",
     ),
     path("imports/<uuid:import_id>/complete/", ImportCompleteView.as_view(), name="dicom-import-complete"),
+    path(
+        "imports/<uuid:import_id>/series/<str:series_instance_uid>/thumbnail",
+        SeriesThumbnailView.as_view(),
+        name="dicom-series-thumbnail",
+    ),
     path("send/", transfers.SendView.as_view(), name="dicom-send"),
     path("status/", transfers.StatusView.as_view(), name="dicom-status"),
     path("transfers/<id:pk>/cancel/", transfers.CancelView.as_view(), name="dicom-transfer-cancel"),

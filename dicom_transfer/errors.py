@@ -41,6 +41,7 @@ from dicom_transfer.exceptions import (
     StorageFullError,
     ThrottledError,
     TooLargeError,
+    UnprocessableError,
 )
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ _STATUS: dict[type[ServiceError], int] = {
     NotFoundError: status.HTTP_404_NOT_FOUND,
     ConflictError: status.HTTP_409_CONFLICT,
     TooLargeError: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    UnprocessableError: status.HTTP_422_UNPROCESSABLE_ENTITY,
     StorageFullError: status.HTTP_507_INSUFFICIENT_STORAGE,
     ThrottledError: status.HTTP_429_TOO_MANY_REQUESTS,
 }

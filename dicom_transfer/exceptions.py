@@ -34,6 +34,10 @@ class ConflictError(ServiceError):
     """The request is valid but the current state forbids it (409)."""
 
 
+class UnprocessableError(ServiceError):
+    """What the request names exists, but can't be made into what is asked for (422)."""
+
+
 class TooLargeError(ServiceError):
     """The request is beyond a configured limit (413)."""
 

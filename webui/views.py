@@ -14,7 +14,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' data:",
+        "img-src 'self' data: blob:",  # blob: the thumbnails, fetched with the JWT
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",

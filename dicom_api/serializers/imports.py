@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from dicom_api.models import ImportState
+
+
+@extend_schema_field({"type": "string", "pattern": r"^[0-2][0-9]:[0-5][0-9]:[0-5][0-9]$", "example": "14:30:05"})
+class LocalTimeField(serializers.TimeField):
+    """A DICOM time (TM) as ``HH:MM:SS``: the local time the header states, with no time zone (the
+    schema's ``format: time`` would demand an offset DICOM does not record)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(format="%H:%M:%S", allow_null=True, **kwargs)  # type: ignore[arg-type]
 
 
 class ImportErrorSerializer(serializers.Serializer):
@@ -19,6 +29,9 @@ class SeriesSummarySerializer(serializers.Serializer):
     modality = serializers.CharField(allow_blank=True)
     instance_count = serializers.IntegerField()
     size_bytes = serializers.IntegerField()
+    series_date = serializers.DateField(allow_null=True)
+    series_time = LocalTimeField()
+    body_part_examined = serializers.CharField(allow_blank=True)
 
 
 class StudySummarySerializer(serializers.Serializer):
@@ -26,12 +39,17 @@ class StudySummarySerializer(serializers.Serializer):
     study_date = serializers.DateField(allow_null=True)
     study_description = serializers.CharField(allow_blank=True)
     accession_number = serializers.CharField(allow_blank=True)
+    study_time = LocalTimeField()
+    referring_physician_name = serializers.CharField(allow_blank=True)
+    institution_name = serializers.CharField(allow_blank=True)
     series = SeriesSummarySerializer(many=True)
 
 
 class PatientSummarySerializer(serializers.Serializer):
     patient_id = serializers.CharField(allow_blank=True)
     patient_name = serializers.CharField(allow_blank=True)
+    patient_birth_date = serializers.DateField(allow_null=True)
+    patient_sex = serializers.CharField(allow_blank=True)
     studies = StudySummarySerializer(many=True)
 
 

@@ -245,6 +245,14 @@ def instance_rows(session: ImportSession, stored: Iterable[StoredInstance]) -> I
             series_description=item.header.series_description,
             modality=item.header.modality,
             instance_number=item.header.instance_number,
+            patient_birth_date=item.header.patient_birth_date,
+            patient_sex=item.header.patient_sex,
+            study_time=item.header.study_time,
+            referring_physician_name=item.header.referring_physician_name,
+            institution_name=item.header.institution_name,
+            series_date=item.header.series_date,
+            series_time=item.header.series_time,
+            body_part_examined=item.header.body_part_examined,
         )
         for item in stored
     )

@@ -65,12 +65,17 @@ def test_it_imports_a_generated_study_and_groups_it(client_user: APIClient, user
         {
             "patient_id": "P-1",
             "patient_name": "Doe^Jane",
+            "patient_birth_date": None,
+            "patient_sex": "",
             "studies": [
                 {
                     "study_instance_uid": first.study_instance_uid,
                     "study_date": "2024-01-31",
                     "study_description": "Chest",
                     "accession_number": "ACC-1",
+                    "study_time": None,
+                    "referring_physician_name": "",
+                    "institution_name": "",
                     "series": [
                         {
                             "series_instance_uid": first.series_instance_uid,
@@ -79,6 +84,9 @@ def test_it_imports_a_generated_study_and_groups_it(client_user: APIClient, user
                             "modality": "CT",
                             "instance_count": 3,
                             "size_bytes": sum(len(p.read()) for p in parts[:3] if not p.seek(0)),
+                            "series_date": None,
+                            "series_time": None,
+                            "body_part_examined": "",
                         },
                         {
                             "series_instance_uid": second.series_instance_uid,
@@ -87,6 +95,9 @@ def test_it_imports_a_generated_study_and_groups_it(client_user: APIClient, user
                             "modality": "MR",
                             "instance_count": 2,
                             "size_bytes": sum(len(b) for b in second.files.values()),
+                            "series_date": None,
+                            "series_time": None,
+                            "body_part_examined": "",
                         },
                     ],
                 }

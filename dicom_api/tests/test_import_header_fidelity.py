@@ -159,5 +159,9 @@ def test_header_fields_match_pydicoms_conversion(path: Path) -> None:
     assert header.study_description == _clean(dataset.get("StudyDescription"))[:64]
     assert header.series_description == _clean(dataset.get("SeriesDescription"))[:64]
     assert header.modality == _clean(dataset.get("Modality"))[:16]
+    assert header.patient_sex == _clean(dataset.get("PatientSex"))[:16]
+    assert header.referring_physician_name == _clean(dataset.get("ReferringPhysicianName"))[:324]
+    assert header.institution_name == _clean(dataset.get("InstitutionName"))[:64]
+    assert header.body_part_examined == _clean(dataset.get("BodyPartExamined"))[:16]
     assert header.sop_instance_uid == _clean(dataset.SOPInstanceUID)
     assert header.series_instance_uid == _clean(dataset.SeriesInstanceUID)

@@ -1,4 +1,5 @@
-"""Import endpoints: upload (``POST /import/``), read again and discard (``/imports/{id}/``)."""
+"""Import endpoints: upload (``POST /import/``), read again and discard (``/imports/{id}/``), and
+a series' thumbnail (``/imports/{id}/series/{uid}/thumbnail``)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,21 @@ import logging
 import uuid
 
 from django.contrib.auth.models import User
-from django.http import Http404
+from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authentication.permissions import RolePolicy
+from dicom_api.dicomfile import uid_is_valid
 from dicom_api.selectors.imports import import_get, import_summary
 from dicom_api.serializers.imports import ImportRejectedSerializer, ImportResultSerializer, ImportUploadSerializer
 from dicom_api.services.imports import NothingImportable, import_create, import_delete, import_record_failure
+from dicom_api.services.thumbnails import series_thumbnail
 from dicom_api.uploads import PathMultiPartParser
 from dicom_api.views.upload_reading import received_uploads, record_refusal
 from dicom_transfer.exceptions import StorageFullError, TooLargeError
@@ -85,3 +90,43 @@ class ImportDetailView(APIView):
             raise Http404
         import_delete(import_session=session)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SeriesWithoutImageSerializer(ErrorDetailSerializer):
+    """``{"detail": ..., "reason": "no_image" | "unreadable"}``: why a series has no thumbnail."""
+
+    reason = serializers.ChoiceField(choices=["no_image", "unreadable"])
+
+
+class SeriesThumbnailView(APIView):
+    """A small PNG of a series of one of the caller's imports (its middle image, windowed)."""
+
+    permission_classes = [RolePolicy]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:
+        # The picture is answered as is; only an error goes through a renderer, always as JSON
+        # (a client that asks for image/png gets its 404 or 422 as JSON, not a 406).
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="At most 128 × 128 pixels."),
+            404: OpenApiResponse(
+                ErrorDetailSerializer, description="Not one of the caller's imports, or no such series in it."
+            ),
+            422: OpenApiResponse(
+                SeriesWithoutImageSerializer,
+                description="The series has no image (`no_image`: a report, an RT plan...) or its image "
+                "can't be decoded (`unreadable`).",
+            ),
+        }
+    )
+    def get(self, request: Request, import_id: uuid.UUID, series_instance_uid: str) -> HttpResponse:
+        session = import_get(owner=request.user, import_id=import_id)
+        if session is None or not uid_is_valid(series_instance_uid):
+            raise Http404
+        thumbnail = series_thumbnail(import_session=session, series_instance_uid=series_instance_uid)
+        response = HttpResponse(thumbnail.content, content_type=thumbnail.content_type)
+        # The same series always gives the same picture while the import lives.
+        response["Cache-Control"] = "private, max-age=86400"
+        return response

@@ -95,6 +95,7 @@ def seeded(account: User, tmp_path: Path) -> dict[str, str]:
         "transfers": str(transfer.pk),
         "imports": str(session.pk),
         "logs": str(transfer.pk),  # a transfer is an audit entry
+        "series": series.series_instance_uid,  # of that import (its thumbnail)
     }
 
 
@@ -103,6 +104,8 @@ def _use_seeded(case: schemathesis.Case, seeded: dict[str, str]) -> None:
         if name in (case.path_parameters or {}):
             collection = next(part for part in seeded if f"/{part}/" in case.path)
             case.path_parameters[name] = seeded[collection]
+    if "series_instance_uid" in (case.path_parameters or {}):
+        case.path_parameters["series_instance_uid"] = seeded["series"]
 
 
 @pytest.mark.django_db

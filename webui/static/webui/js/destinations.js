@@ -133,8 +133,9 @@ async function save(event) {
     } else {
       await api("/api/destinations/", { method: "POST", body });
     }
-    $("#destination-dialog").close();
+    // The list is fresh before the dialog closes: an Edit clicked at once opens what was saved.
     await loadAdminDestinations();
+    $("#destination-dialog").close();
     state.onChange();
   } catch (error) {
     if (error instanceof ApiError && error.status === 400) showErrors(form, flatErrors(error.body));
