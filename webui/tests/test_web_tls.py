@@ -87,7 +87,7 @@ def test_an_admin_sets_up_mutual_tls_in_the_form_and_the_connection_test_passes(
         expect(dialog.locator("#d-tls-key-stored")).to_have_text("A client key is stored (it is never shown).")
         found["edit TLS destination"] = axe_violations(page)
         # Saved again without choosing a key file: the stored key is kept.
-        dialog.get_by_label("Description").fill("Reading room, over TLS")
+        dialog.get_by_label("Description", exact=True).fill("Reading room, over TLS")
         dialog.get_by_role("button", name="Save").click()
         expect(dialog).to_be_hidden()
         expect(row).to_contain_text("Reading room, over TLS")
