@@ -114,7 +114,8 @@ def dcmsend_command(
     AE titles, host and port were checked (``association``: never starting with ``-``, ``+`` or
     ``@``, which DCMTK would read as an option or a response file) and sit where no option goes.
     Files are absolute paths of our own making, or (``staged``) names inside the staging folder of
-    links that dcmsend runs in.
+    links that dcmsend runs in. ``--read-file``: a data set without file meta information (which
+    the import accepts, as storescu does) is read too; dcmsend's default reads Part 10 files only.
     """
     for path in files:
         if not (path.is_absolute() or (staged and str(path).startswith(f"{STAGE}/"))):
@@ -124,6 +125,7 @@ def dcmsend_command(
         "--verbose",
         "--no-halt",
         "--single-association",
+        "--read-file",
         *checked.options(),
         "--create-report-file",
         str(report_file),

@@ -94,10 +94,13 @@ def stage_copy(
     keeps its own syntax when ``syntax`` is a compressed one (there is nothing to compress).
     Raises ``TranscodeError``; whatever ``edit`` raises goes through, and no file is left."""
     try:
-        header = pydicom.dcmread(source, stop_before_pixels=True)
+        # force: a data set without file meta information (the import accepts them) is read too.
+        header = pydicom.dcmread(source, stop_before_pixels=True, force=True)
     except Exception as e:
         raise TranscodeError(f"the file could not be read ({type(e).__name__}: {e})") from e
-    stored = str(header.file_meta.TransferSyntaxUID)
+    stored = str(header.file_meta.get("TransferSyntaxUID") or _encoding_of(header))
+    # The copy is a Part 10 file whatever the source was (dcmwrite fills in the rest of the meta).
+    header.file_meta.TransferSyntaxUID = UID(stored)
     if edit is not None:
         edit(header)
     if syntax is not None and syntax not in TARGETS:
@@ -107,6 +110,14 @@ def stage_copy(
     except BaseException:
         target.unlink(missing_ok=True)
         raise
+
+
+def _encoding_of(header: Dataset) -> str:
+    """The transfer syntax of a data set without file meta information, as pydicom read it."""
+    implicit_vr, little_endian = header.original_encoding
+    if implicit_vr:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little_endian else ExplicitVRBigEndian
 
 
 def _write(source: Path, target: Path, header: Dataset, stored: str, wanted: str) -> StagedCopy:
@@ -150,7 +161,7 @@ def _frames(
         return (get_decoder(stored).iter_array(dataset, **opts) if decode else iter(())), opts
     # _array_common (pydicom 3.0's own reader for iter_pixels) leaves ``f`` at the pixel data's value.
     try:
-        _, opts = _array_common(f, [])
+        _, opts = _array_common(f, [], transfer_syntax_uid=UID(stored))
     except AttributeError:
         return None, {}
     except Exception as e:

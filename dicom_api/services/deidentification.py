@@ -42,6 +42,7 @@ from pydicom import Dataset
 from pydicom.dataelem import DataElement
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
+from pydicom.valuerep import MAX_VALUE_LEN
 
 from destinations.validators import DEIDENTIFICATION_OPTIONS
 from dicom_api.services.instance_changes import HeldBack
@@ -302,7 +303,8 @@ def _dummy(element: DataElement, context: _Context) -> Any:
     if vr == "UI":
         return context.change.uid(str(element.value)) if element.value else ""
     if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "CS", "AE", "UC", "UR"):
-        return context.pseudonym if vr in ("PN", "LO", "SH") else "ANONYMIZED" if vr != "CS" else "ANON"
+        dummy = context.pseudonym if vr in ("PN", "LO", "SH") else "ANONYMIZED" if vr != "CS" else "ANON"
+        return dummy[: MAX_VALUE_LEN.get(vr, len(dummy))]  # the pseudonym (17) is longer than an SH (16)
     if vr == "DA":
         return "19000101"
     if vr == "DT":

@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from pydicom import Dataset
 from pydicom.data import get_testdata_files
 from pydicom.tag import BaseTag
+from pydicom.valuerep import MAX_VALUE_LEN
 from rest_framework.test import APIClient
 
 from authentication.models import Account, Role
@@ -98,6 +99,23 @@ def test_no_identifying_value_of_table_e11_is_left_in_a_sample_file(path: Path) 
             str(pydicom.dcmread(path, stop_before_pixels=True).get("IssuerOfPatientID", "")),
         )
     )
+
+
+@pytest.mark.parametrize("path", _samples(), ids=lambda p: p.name)
+def test_every_value_left_fits_its_value_representation(path: Path) -> None:
+    """A dummy is a valid value: the pseudonym (17 characters) in a Short String (at most 16, e.g.
+    an RT Plan Label) would be refused by a strict peer."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = pydicom.dcmread(path, stop_before_pixels=True)
+    deid.Deidentification(key=KEY, options=frozenset({"allow_burned_in_annotation"})).apply(dataset)
+    too_long = [
+        (tag, vr, str(v))
+        for tag, value, vr in _elements(dataset)
+        for v in _values(value)
+        if vr in MAX_VALUE_LEN and vr != "PN" and len(str(v)) > MAX_VALUE_LEN[vr]
+    ]
+    assert too_long == []
 
 
 def test_uids_pseudonyms_and_date_shifts_are_the_same_across_instances_and_sends(tmp_path: Path) -> None:

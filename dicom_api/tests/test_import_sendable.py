@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from pydicom.data import get_testdata_file
 from rest_framework.test import APIClient
 
 from dicom_api.models import DicomInstance, ImportSession
@@ -60,3 +61,31 @@ def test_a_file_dcmtk_cannot_send_is_an_error_of_the_import_naming_it(client_use
     assert body["errors"] == [
         {"filename": "only.dcm", "error": "damaged DICOM file (an element after the pixel data runs past its end)"}
     ]
+
+
+def test_a_bare_data_set_without_file_meta_information_is_imported_and_arrives(
+    client_user: APIClient, tmp_path: Path
+) -> None:
+    """The import takes a data set with no preamble and no file meta header (old archives write
+    them; pydicom's rtstruct.dcm is one); dcmsend reads only Part 10 files unless told otherwise."""
+    bare = Path(get_testdata_file("rtstruct.dcm"))
+    assert bare.read_bytes()[128:132] != b"DICM"
+    response = client_user.post(
+        "/api/dicom/import/", {"files": [upload("rtstruct.dcm", bare.read_bytes())]}, format="multipart"
+    )
+    assert response.status_code == 201, response.json()
+    stored = DicomInstance.objects.get()
+    path = ImportSession.objects.get().directory / stored.relative_path
+    with storescp(tmp_path / "rx") as scp:
+        request = AssociationRequest(
+            called_ae=scp.ae_title,
+            host=LOOPBACK,
+            port=scp.port,
+            calling_ae=settings.DICOM_CALLING_AE,
+            connect_timeout=2,
+            acse_timeout=2,
+            dimse_timeout=2,
+        )
+        report = dcmsend.send_files(files=[path], request=request, program=settings.DCMSEND_PATH)
+        assert list(scp.received()) == [stored.sop_instance_uid]
+    assert report.success

@@ -121,3 +121,42 @@ def test_a_failure_says_why_and_leaves_no_copy(tmp_path: Path) -> None:
     with pytest.raises(TranscodeError, match="1-bit pixel data"):
         stage_copy(Path(str(get_testdata_file("liver_1frame.dcm"))), tmp_path / "copy.dcm", syntax=JLS)
     assert not (tmp_path / "copy.dcm").exists()
+
+
+def _bare(path: Path, name: str, *, implicit: bool) -> tuple[pydicom.Dataset, np.ndarray]:
+    """``name`` written as a bare data set (no preamble, no file meta information), and its pixels."""
+    dataset = pydicom.dcmread(get_testdata_file(name))
+    pixels = dataset.pixel_array
+    dataset.file_meta = pydicom.dataset.FileMetaDataset()
+    dataset.preamble = None
+    dataset.save_as(path, implicit_vr=implicit, little_endian=True, enforce_file_format=False)
+    assert path.read_bytes()[128:132] != b"DICM"
+    return dataset, pixels
+
+
+@pytest.mark.parametrize("implicit", [True, False], ids=["implicit", "explicit"])
+@pytest.mark.parametrize("syntax", [None, ExplicitVRLittleEndian, RLE])
+def test_a_bare_data_set_is_copied_into_a_part_10_file_with_its_pixels(
+    tmp_path: Path, implicit: bool, syntax: str | None
+) -> None:
+    """The import accepts data sets without file meta information; a copy (de-identified, sent as
+    another patient, transcoded) of one is a Part 10 file with the same pixels."""
+    source = tmp_path / "bare"
+    original, pixels = _bare(source, "CT_small.dcm", implicit=implicit)
+    copy = stage_copy(source, tmp_path / "copy.dcm", syntax=syntax, edit=lambda ds: setattr(ds, "PatientID", "NEW-1"))
+    stored = "1.2.840.10008.1.2" if implicit else ExplicitVRLittleEndian
+    assert copy.transfer_syntax_from == stored
+    written = pydicom.dcmread(tmp_path / "copy.dcm")  # no force: a Part 10 file
+    assert str(written.file_meta.TransferSyntaxUID) == (syntax or stored)
+    assert written.file_meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID
+    assert written.PatientID == "NEW-1"
+    assert np.array_equal(written.pixel_array, pixels)
+
+
+def test_a_bare_data_set_without_pixel_data_is_copied_into_a_part_10_file(tmp_path: Path) -> None:
+    source = Path(get_testdata_file("rtstruct.dcm"))  # as pydicom ships it: no file meta information
+    copy = stage_copy(source, tmp_path / "copy.dcm", syntax=None, edit=lambda ds: setattr(ds, "PatientID", "NEW-1"))
+    written = pydicom.dcmread(tmp_path / "copy.dcm")
+    assert written.PatientID == "NEW-1"
+    assert str(written.file_meta.TransferSyntaxUID) == copy.transfer_syntax_to == "1.2.840.10008.1.2"
+    assert written.ROIContourSequence == pydicom.dcmread(source, force=True).ROIContourSequence

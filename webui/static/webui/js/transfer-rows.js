@@ -190,14 +190,22 @@ function whyRow(t, view) {
   const parts = [];
   if (t.error_message) parts.push(h("p", { class: t.status === "success" ? "" : "error" }, t.error_message));
   const why = view.why.get(t.id);
-  if (t.status === "success") parts.push(h("p", { class: "success-text" }, `All ${t.instance_count} instances acknowledged.`));
+  const sent = t.instances_sent || 0;
+  if (t.status === "success") {
+    // Fewer than all in a success: the rest was held back (de-identification), as error_message says.
+    const acknowledged = sent >= t.instance_count ? `All ${t.instance_count}` : `${sent} of ${t.instance_count}`;
+    parts.push(h("p", { class: "success-text" }, `${acknowledged} instances acknowledged.`));
+  }
   if (t.instances_already_delivered) {
     parts.push(h("p", { class: "muted" }, `${t.instances_already_delivered} of them were delivered before this attempt: only the rest was sent.`));
   }
-  else if (ACTIVE.has(t.status)) parts.push(h("p", { class: "muted" }, "Still being sent."));
-  else if (!why || why.loading) parts.push(h("p", { class: "muted" }, "Looking up what was not delivered…"));
-  else if (why.error) parts.push(h("p", { class: "error" }, why.error));
-  else parts.push(...describeNotDelivered(t, why.result));
+  // What was not delivered is looked up only for transfers that did not succeed (toggleWhy).
+  if (t.status !== "success") {
+    if (ACTIVE.has(t.status)) parts.push(h("p", { class: "muted" }, "Still being sent."));
+    else if (!why || why.loading) parts.push(h("p", { class: "muted" }, "Looking up what was not delivered…"));
+    else if (why.error) parts.push(h("p", { class: "error" }, why.error));
+    else parts.push(...describeNotDelivered(t, why.result));
+  }
   if (!t.can_retry && t.retry_blocked_because && t.status !== "success" && !ACTIVE.has(t.status)) {
     parts.push(h("p", { class: "muted" }, `No Retry: ${t.retry_blocked_because}`));
   }
