@@ -103,22 +103,21 @@ class App:
             return json.loads(response.read() or b"null")
 
     def web_pids(self) -> list[int]:
-        """The gunicorn worker processes (children of the gunicorn master)."""
-        pattern = f"gunicorn dicom_transfer.wsgi:application .*--bind {LOOP}:"
-        out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
-        masters = {int(pid) for pid in out}
-        children = []
-        for pid in masters:
-            with contextlib.suppress(FileNotFoundError):
-                parent = int(Path(f"/proc/{pid}/stat").read_text().split()[3])
-                if parent not in masters:
-                    children += [
-                        int(c)
-                        for c in subprocess.run(
-                            ["pgrep", "-P", str(pid)], capture_output=True, text=True
-                        ).stdout.split()
-                    ]
-        return children
+        """The gunicorn worker processes of this app (children of its gunicorn master)."""
+        bind = self.base.removeprefix("http://")
+        gunicorns: dict[int, int] = {}  # pid -> parent, for every gunicorn bound to this app's port
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                # gunicorn itself (argv[0], or the script python runs), not the supervisor naming it.
+                program = argv[0] if not argv[0].endswith(b"python") and b"python3" not in argv[0] else argv[1]
+                if not program.endswith(b"gunicorn") or bind.encode() not in argv:
+                    continue
+                stat = (entry / "stat").read_text()
+                gunicorns[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        return sorted(pid for pid, parent in gunicorns.items() if parent in gunicorns)
 
 
 def database_url(name: str) -> str:
@@ -191,7 +190,9 @@ def our_app(data_dir: Path) -> Iterator[App]:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def multipart_upload(base: str, token: str, paths: list[Path]) -> tuple[float, Any]:
+def multipart_upload(
+    base: str, token: str, paths: list[Path], *, path: str = "/api/dicom/import/"
+) -> tuple[float, Any]:
     """One multipart request with every file, streamed from disk with an exact Content-Length."""
     boundary = uuid.uuid4().hex
     heads = [
@@ -206,7 +207,7 @@ def multipart_upload(base: str, token: str, paths: list[Path]) -> tuple[float, A
     host, port = base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=3600)
     started = time.perf_counter()
-    connection.putrequest("POST", "/api/dicom/import/")
+    connection.putrequest("POST", path)
     connection.putheader("Authorization", f"Bearer {token}")
     connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
     connection.putheader("Content-Length", str(length))

@@ -41,8 +41,18 @@ ACTIVE_STATUSES = (Status.PENDING, Status.SENDING)
 FINISHED_STATUSES = (Status.SUCCESS, Status.FAILED, Status.CANCELLED)
 
 
+class ImportState(models.TextChoices):
+    OPEN = "open", "Open (being filled)"
+    COMPLETE = "complete", "Complete"
+
+
 class ImportSession(models.Model):
-    """One upload: its files live in ``DATA_DIR/imports/<id>/`` until it expires or is deleted."""
+    """One import: its files live in ``DATA_DIR/imports/<id>/`` until it expires or is deleted.
+
+    ``POST /import/`` makes a complete one in one request. An import opened with
+    ``POST /imports/`` is ``open`` while batches of files are added, and can be sent only once it
+    is ``complete`` (``dicom_api.services.import_batches``).
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="imports")
@@ -53,9 +63,14 @@ class ImportSession(models.Model):
     duplicate_count = models.PositiveIntegerField(default=0)
     total_bytes = models.BigIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    state = models.CharField(max_length=8, choices=ImportState.choices, default=ImportState.COMPLETE)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Bytes of the files received (ZIP archives at their own size), once each.
+    received_bytes = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="import_owner_created_idx")]
 
     def __str__(self) -> str:
         return f"import {self.id}"
@@ -63,6 +78,46 @@ class ImportSession(models.Model):
     @property
     def directory(self) -> Path:
         return Path(settings.IMPORTS_DIR) / str(self.id)
+
+
+class ImportFile(models.Model):
+    """One file received into an open import, by the client's relative path: the manifest a
+    client reads to resume an upload with only what is missing. The path is the client's name,
+    shown and compared, never used as a path on the server."""
+
+    import_session = models.ForeignKey(ImportSession, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=1024)
+    size_bytes = models.BigIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["import_session", "path"], name="import_file_unique_path")]
+
+    def __str__(self) -> str:
+        return f"import file {self.pk}"
+
+
+class ImportUpload(models.Model):
+    """One large file (a ZIP of a disc) being sent into an open import in chunks, resumable from
+    ``offset``; its bytes so far are in a hidden file of the import's directory. Once whole, it is
+    added to the import as a batch of one and this row goes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    import_session = models.ForeignKey(ImportSession, on_delete=models.CASCADE, related_name="uploads")
+    path = models.CharField(max_length=1024)  # the client's relative path: shown and compared only
+    size_bytes = models.BigIntegerField()
+    offset = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["import_session", "path"], name="import_upload_unique_path")]
+
+    def __str__(self) -> str:
+        return f"import upload {self.pk}"
+
+    @property
+    def partial_path(self) -> Path:
+        return self.import_session.directory / f".upload-{self.id.hex}"
 
 
 class DicomInstance(models.Model):

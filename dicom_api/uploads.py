@@ -5,6 +5,12 @@
 ``UPLOAD_MAX_BYTES`` or ``UPLOAD_MAX_FILES``, and remembers every temporary file it made so the
 view can delete them all when the request ends, whatever happened.
 
+``PathMultiPartParser`` keeps the client's relative path of each file (``folder/sub/file.dcm``;
+Django keeps the last part only) for messages and the resume manifest, never as a path.
+``CountedBody`` counts the bytes read from the request body, so an upload whose body ended before
+its Content-Length (the client gone, the connection reset) is told from a complete one: Django's
+multipart parser takes a body that just stops as if it had ended there, with its last file cut.
+
 It runs inside Django's request parsing (when the view first reads ``request.FILES``), so it
 raises the domain errors (``TooLargeError``, and ``StorageFullError`` from ``dicom_api.storage``):
 DRF's multipart parser only wraps Django's own ``MultiPartParserError``, so they reach the view,
@@ -13,7 +19,9 @@ which audits them, and then the API exception handler, which answers 413 or 507 
 
 from __future__ import annotations
 
+import html
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +29,109 @@ from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
 from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
+from django.http.multipartparser import MultiPartParserError
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import DataAndFiles, MultiPartParser
 
 from dicom_api.storage import check_free_space, raise_if_disk_full
-from dicom_transfer.exceptions import TooLargeError
+from dicom_transfer.exceptions import InvalidInputError, TooLargeError
 
 logger = logging.getLogger(__name__)
 
 UPLOAD_FIELD = "files"
+PATH_MAX = 1024
+
+
+def client_path(name: str) -> str:
+    """The client's name of an uploaded file, with its folders, made safe to show and compare."""
+    cleaned = html.unescape(name).replace("\\", "/")
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in cleaned).strip().lstrip("/")
+    return cleaned[-PATH_MAX:]
+
+
+class _PathKeepingParser(DjangoMultiPartParser):
+    def sanitize_file_name(self, file_name: str) -> str | None:
+        # Display only (the temporary file gets a neutral name): the folders stay.
+        return client_path(file_name) or None
+
+
+class PathMultiPartParser(MultiPartParser):
+    """DRF's multipart parser, keeping each file's relative path (``folder/file``) in its name."""
+
+    def parse(
+        self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> DataAndFiles:
+        parser_context = parser_context or {}
+        request = parser_context["request"]
+        meta = request.META.copy()
+        meta["CONTENT_TYPE"] = media_type
+        try:
+            parser = _PathKeepingParser(meta, stream, request.upload_handlers, parser_context.get("encoding", "utf-8"))
+            data, files = parser.parse()
+        except MultiPartParserError as exc:
+            raise ParseError(f"Multipart form parse error - {exc}") from None
+        return DataAndFiles(data, files)
+
+
+class UploadInterrupted(InvalidInputError):
+    """The request body ended before its Content-Length (400; the client is usually gone)."""
+
+    def __init__(self, *, received_bytes: int, expected_bytes: int, files_begun: int) -> None:
+        percent = int(received_bytes * 100 / expected_bytes) if expected_bytes else 0
+        super().__init__(
+            f"The upload was interrupted: {_mb(received_bytes)} of {_mb(expected_bytes)} received ({percent} %), "
+            f"{files_begun} file{'' if files_begun == 1 else 's'} begun; nothing was imported."
+        )
+        self.details = {
+            "aborted": True,
+            "received_bytes": received_bytes,
+            "expected_bytes": expected_bytes,
+            "files_begun": files_begun,
+        }
+
+
+class CountedBody:
+    """The request's body stream, counting what was read; ``ended_early`` once it stops short."""
+
+    def __init__(self, stream: Any, expected: int) -> None:
+        self._stream = stream
+        self.expected = expected
+        self.received = 0
+        self.broken = False  # reading raised: the connection was reset
+
+    def read(self, *args: Any) -> bytes:
+        try:
+            data: bytes = self._stream.read(*args)
+        except OSError:
+            self.broken = True
+            raise
+        self.received += len(data)
+        return data
+
+    def readline(self, *args: Any) -> bytes:
+        try:
+            line: bytes = self._stream.readline(*args)
+        except OSError:
+            self.broken = True
+            raise
+        self.received += len(line)
+        return line
+
+    @property
+    def ended_early(self) -> bool:
+        return self.broken or self.received < self.expected
+
+    @classmethod
+    def install(cls, request: HttpRequest) -> CountedBody:
+        """Count the body of ``request`` (before anything reads it)."""
+        try:
+            expected = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            expected = 0
+        counted = cls(request._stream, expected)
+        request._stream = counted  # type: ignore[assignment]  # read() and readline() are all Django uses
+        return counted
 
 
 def _mb(size: int) -> str:
@@ -71,6 +175,7 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
         # The client's name is kept for messages only: the temporary file gets a neutral name.
         super().new_file(field_name, "upload", *args, **kwargs)
         self.file.name = file_name
+        self.file.client_path = file_name  # type: ignore[attr-defined]  # with its folders (``name`` drops them)
         self.created.append(self.file)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
@@ -88,6 +193,11 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
         for upload in self.created:
             discard_upload(upload)
         self.created.clear()
+
+
+def uploaded_name(upload: UploadedFile) -> str:
+    """The client's name of an uploaded part, with its folders."""
+    return str(getattr(upload, "client_path", "") or upload.name or "")
 
 
 def discard_upload(upload: UploadedFile) -> None:

@@ -3,12 +3,23 @@ from django.urls import path
 from dicom_api.views import logs as log_views
 from dicom_api.views import pseudonyms, transfers
 from dicom_api.views.dashboard import DashboardView
+from dicom_api.views.import_batches import ImportCompleteView, ImportFilesView, ImportListView
+from dicom_api.views.import_chunks import ImportUploadDetailView, ImportUploadsView
 from dicom_api.views.imports import ImportDetailView, ImportView, SeriesThumbnailView
 from dicom_transfer import converters  # noqa: F401 (registers the <id:...> converter)
 
 urlpatterns = [
     path("import/", ImportView.as_view(), name="dicom-import"),
+    path("imports/", ImportListView.as_view(), name="dicom-import-list"),
     path("imports/<uuid:import_id>/", ImportDetailView.as_view(), name="dicom-import-detail"),
+    path("imports/<uuid:import_id>/files/", ImportFilesView.as_view(), name="dicom-import-files"),
+    path("imports/<uuid:import_id>/uploads/", ImportUploadsView.as_view(), name="dicom-import-uploads"),
+    path(
+        "imports/<uuid:import_id>/uploads/<uuid:upload_id>/",
+        ImportUploadDetailView.as_view(),
+        name="dicom-import-upload-detail",
+    ),
+    path("imports/<uuid:import_id>/complete/", ImportCompleteView.as_view(), name="dicom-import-complete"),
     path(
         "imports/<uuid:import_id>/series/<str:series_instance_uid>/thumbnail",
         SeriesThumbnailView.as_view(),

@@ -288,6 +288,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One enum for an import's state wherever it appears.
+    "ENUM_NAME_OVERRIDES": {"ImportStateEnum": "dicom_api.models.ImportState"},
     # Every operation also documents the errors it can answer (dicom_transfer/openapi.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -122,6 +122,8 @@ def import_summary(*, import_session: ImportSession) -> dict[str, Any]:
         "duplicate_count": import_session.duplicate_count,
         "created_at": import_session.created_at,
         "expires_at": import_session.expires_at,
+        "state": import_session.state,
+        "received_bytes": import_session.received_bytes,
         "patients": sorted(patients.values(), key=lambda p: (p["patient_name"], p["patient_id"])),
         "errors": import_session.errors,
     }

@@ -16,6 +16,7 @@ import errno
 import logging
 import shutil
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from django.utils import timezone
 
 from dicom_api.audit import audit_record
 from dicom_api.dicomfile import DicomFileError, InstanceHeader, read_header
-from dicom_api.models import ACTIVE_STATUSES, Action, DicomInstance, ImportSession, Status, TransferLog
+from dicom_api.models import ACTIVE_STATUSES, Action, DicomInstance, ImportSession, ImportState, Status, TransferLog
 from dicom_api.services.archives import ArchiveLimits, DamagedArchive, ZipArchive, is_zip
 from dicom_api.storage import check_free_space, raise_if_disk_full
 from dicom_transfer.exceptions import ConflictError, InvalidInputError
@@ -70,18 +71,18 @@ class Upload:
 
 
 @dataclass
-class _Stored:
+class StoredInstance:
     header: InstanceHeader
     relative_path: str
     size_bytes: int
 
 
 @dataclass
-class _State:
+class Staging:
     directory: Path
     received_files: int = 0
     duplicate_count: int = 0
-    stored: dict[str, _Stored] = field(default_factory=dict)
+    stored: dict[str, StoredInstance] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
 
     def error(self, name: str, reason: str) -> None:
@@ -89,9 +90,22 @@ class _State:
 
 
 def display_name(name: str) -> str:
-    """A client-supplied name made safe to show (never to use as a path)."""
-    cleaned = "".join(ch if ch.isprintable() else "?" for ch in name).strip()
-    return (cleaned or "(unnamed)")[:_DISPLAY_NAME_MAX]
+    """A client-supplied name made safe to show (never to use as a path); a long one keeps its end."""
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in name).strip() or "(unnamed)"
+    return cleaned if len(cleaned) <= _DISPLAY_NAME_MAX else "…" + cleaned[-(_DISPLAY_NAME_MAX - 1) :]
+
+
+def stage_uploads(state: Staging, uploads: list[Upload]) -> None:
+    """Read every upload (ZIP archives member by member) and move its instances into ``state.directory``.
+
+    Raises as ``import_create`` does; the caller removes what was staged when it raises."""
+    for upload in uploads:
+        name = display_name(upload.name)
+        if is_zip(upload.path):
+            _import_archive(state, upload.path, name)
+        else:
+            state.received_files += 1
+            _import_candidate(state, upload.path, name, staged=False)
 
 
 # --- Create -------------------------------------------------------------------------------------
@@ -108,18 +122,13 @@ def import_create(*, owner: User, uploads: list[Upload], request: HttpRequest | 
     import_id = uuid.uuid4()
     directory = Path(settings.IMPORTS_DIR) / str(import_id)
     directory.mkdir(mode=0o700, parents=True)
-    state = _State(directory=directory)
+    state = Staging(directory=directory)
     try:
-        for upload in uploads:
-            name = display_name(upload.name)
-            if is_zip(upload.path):
-                _import_archive(state, upload.path, name)
-            else:
-                state.received_files += 1
-                _import_candidate(state, upload.path, name, staged=False)
+        received_bytes = sum(upload.path.stat().st_size for upload in uploads)
+        stage_uploads(state, uploads)
         if not state.stored:
             raise NothingImportable(received_files=state.received_files, errors=state.errors)
-        session = _save(state, import_id=import_id, owner=owner, request=request)
+        session = _save(state, import_id=import_id, owner=owner, request=request, received_bytes=received_bytes)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -141,7 +150,8 @@ def import_record_failure(
     """Audit an upload that imported nothing."""
     # The message may name a client's file (often a patient's name): it goes to the audit entry,
     # never to the application log.
-    logger.info("import refused for user %s (%s)", user.pk, details.get("status", "nothing importable"))
+    reason = "upload interrupted" if details.get("aborted") else details.get("status", "nothing importable")
+    logger.info("import refused for user %s (%s)", user.pk, reason)
     return audit_record(
         action=Action.IMPORT,
         status=Status.FAILED,
@@ -153,7 +163,7 @@ def import_record_failure(
     )
 
 
-def _import_candidate(state: _State, path: Path, name: str, *, staged: bool) -> None:
+def _import_candidate(state: Staging, path: Path, name: str, *, staged: bool) -> None:
     """Read one file's header and keep it (moved into the import), or note why not."""
     try:
         header = read_header(path)
@@ -180,7 +190,7 @@ def _import_candidate(state: _State, path: Path, name: str, *, staged: bool) -> 
     except OSError as e:
         raise_if_disk_full(e)
         raise
-    state.stored[header.sop_instance_uid] = _Stored(header=header, relative_path=relative_path, size_bytes=size)
+    state.stored[header.sop_instance_uid] = StoredInstance(header=header, relative_path=relative_path, size_bytes=size)
 
 
 def _move_or_copy(source: Path, destination: Path, size: int) -> None:
@@ -193,7 +203,7 @@ def _move_or_copy(source: Path, destination: Path, size: int) -> None:
         shutil.copyfile(source, destination)
 
 
-def _import_archive(state: _State, path: Path, name: str) -> None:
+def _import_archive(state: Staging, path: Path, name: str) -> None:
     """Every file member of the archive is a candidate; a damaged archive is one per-file error."""
     try:
         archive = ZipArchive(path, name=name, limits=ArchiveLimits.from_settings())
@@ -201,6 +211,7 @@ def _import_archive(state: _State, path: Path, name: str) -> None:
         state.received_files += 1
         state.error(name, "damaged ZIP archive")
         return
+    found_before = len(state.stored) + state.duplicate_count
     with archive:
         for member in archive.expand_each(into=state.directory):
             state.received_files += 1
@@ -209,9 +220,47 @@ def _import_archive(state: _State, path: Path, name: str) -> None:
                 state.error(member_name, member.error)
             else:
                 _import_candidate(state, member.staged, member_name, staged=True)
+    if len(state.stored) + state.duplicate_count == found_before:
+        state.error(name, "the ZIP archive holds no DICOM file")
 
 
-def _save(state: _State, *, import_id: uuid.UUID, owner: User, request: HttpRequest | None) -> ImportSession:
+def instance_rows(session: ImportSession, stored: Iterable[StoredInstance]) -> Iterator[DicomInstance]:
+    """The rows of the stored instances of an import (not saved)."""
+    return (
+        DicomInstance(
+            import_session=session,
+            relative_path=item.relative_path,
+            size_bytes=item.size_bytes,
+            sop_instance_uid=item.header.sop_instance_uid,
+            sop_class_uid=item.header.sop_class_uid,
+            transfer_syntax_uid=item.header.transfer_syntax_uid,
+            study_instance_uid=item.header.study_instance_uid,
+            series_instance_uid=item.header.series_instance_uid,
+            patient_id=item.header.patient_id,
+            patient_name=item.header.patient_name,
+            study_date=item.header.study_date,
+            study_description=item.header.study_description,
+            accession_number=item.header.accession_number,
+            series_number=item.header.series_number,
+            series_description=item.header.series_description,
+            modality=item.header.modality,
+            instance_number=item.header.instance_number,
+            patient_birth_date=item.header.patient_birth_date,
+            patient_sex=item.header.patient_sex,
+            study_time=item.header.study_time,
+            referring_physician_name=item.header.referring_physician_name,
+            institution_name=item.header.institution_name,
+            series_date=item.header.series_date,
+            series_time=item.header.series_time,
+            body_part_examined=item.header.body_part_examined,
+        )
+        for item in stored
+    )
+
+
+def _save(
+    state: Staging, *, import_id: uuid.UUID, owner: User, request: HttpRequest | None, received_bytes: int
+) -> ImportSession:
     headers = [item.header for item in state.stored.values()]
     total_bytes = sum(item.size_bytes for item in state.stored.values())
     now = timezone.now()
@@ -225,40 +274,11 @@ def _save(state: _State, *, import_id: uuid.UUID, owner: User, request: HttpRequ
             duplicate_count=state.duplicate_count,
             total_bytes=total_bytes,
             errors=state.errors,
+            state=ImportState.COMPLETE,
+            completed_at=now,
+            received_bytes=received_bytes,
         )
-        DicomInstance.objects.bulk_create(
-            (
-                DicomInstance(
-                    import_session=session,
-                    relative_path=item.relative_path,
-                    size_bytes=item.size_bytes,
-                    sop_instance_uid=item.header.sop_instance_uid,
-                    sop_class_uid=item.header.sop_class_uid,
-                    transfer_syntax_uid=item.header.transfer_syntax_uid,
-                    study_instance_uid=item.header.study_instance_uid,
-                    series_instance_uid=item.header.series_instance_uid,
-                    patient_id=item.header.patient_id,
-                    patient_name=item.header.patient_name,
-                    study_date=item.header.study_date,
-                    study_description=item.header.study_description,
-                    accession_number=item.header.accession_number,
-                    series_number=item.header.series_number,
-                    series_description=item.header.series_description,
-                    modality=item.header.modality,
-                    instance_number=item.header.instance_number,
-                    patient_birth_date=item.header.patient_birth_date,
-                    patient_sex=item.header.patient_sex,
-                    study_time=item.header.study_time,
-                    referring_physician_name=item.header.referring_physician_name,
-                    institution_name=item.header.institution_name,
-                    series_date=item.header.series_date,
-                    series_time=item.header.series_time,
-                    body_part_examined=item.header.body_part_examined,
-                )
-                for item in state.stored.values()
-            ),
-            batch_size=_BATCH,
-        )
+        DicomInstance.objects.bulk_create(instance_rows(session, state.stored.values()), batch_size=_BATCH)
 
         def only(values: set[str]) -> str:
             return next(iter(values)) if len(values) == 1 else ""

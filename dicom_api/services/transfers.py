@@ -24,9 +24,10 @@ from pydicom.errors import InvalidDicomError
 from destinations.models import Destination
 from dicom_api import queue
 from dicom_api.audit import destination_snapshot
-from dicom_api.models import ACTIVE_STATUSES, Action, DicomInstance, ImportSession, Status, TransferLog
+from dicom_api.models import ACTIVE_STATUSES, Action, DicomInstance, ImportSession, ImportState, Status, TransferLog
 from dicom_api.services import reconciliation
 from dicom_api.services import transfer_lifecycle as lifecycle
+from dicom_api.services.import_batches import ImportStillOpen
 from dicom_api.services.transfer_ledger import ledger_counts, ledger_create, ledger_delivered
 from dicom_transfer.clients import client_address
 from dicom_transfer.exceptions import ConflictError, InvalidInputError
@@ -109,6 +110,8 @@ def transfers_create(
         import_session = ImportSession.objects.select_for_update().filter(pk=import_id, owner=user).first()
         if import_session is None:
             raise InvalidInputError("No such import of yours (it may have expired).", field="import_id")
+        if import_session.state != ImportState.COMPLETE:
+            raise ImportStillOpen()
         unique_series = list(dict.fromkeys(series_instance_uids))
         unique_destinations = list(dict.fromkeys(destination_ids))
         series = _series_of(import_session, unique_series)

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from pathlib import Path
 
 from django.contrib.auth.models import User
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,10 +20,10 @@ from authentication.permissions import RolePolicy
 from dicom_api.dicomfile import uid_is_valid
 from dicom_api.selectors.imports import import_get, import_summary
 from dicom_api.serializers.imports import ImportRejectedSerializer, ImportResultSerializer, ImportUploadSerializer
-from dicom_api.services.imports import NothingImportable, Upload, import_create, import_delete, import_record_failure
+from dicom_api.services.imports import NothingImportable, import_create, import_delete, import_record_failure
 from dicom_api.services.thumbnails import series_thumbnail
-from dicom_api.uploads import UPLOAD_FIELD, LimitedUploadHandler
-from dicom_transfer.errors import service_error_status
+from dicom_api.uploads import PathMultiPartParser
+from dicom_api.views.upload_reading import received_uploads, record_refusal
 from dicom_transfer.exceptions import StorageFullError, TooLargeError
 from dicom_transfer.openapi import ErrorDetailSerializer
 
@@ -39,36 +34,20 @@ class ImportView(APIView):
     """Upload DICOM files and ZIP archives (multipart, field ``files`` repeated)."""
 
     permission_classes = [RolePolicy]
-    parser_classes = [MultiPartParser]
+    parser_classes = [PathMultiPartParser]
 
     @extend_schema(
         request={"multipart/form-data": ImportUploadSerializer},
         responses={
             201: ImportResultSerializer,
             400: ImportRejectedSerializer,
+            413: OpenApiResponse(ErrorDetailSerializer, description="Beyond an upload limit; nothing was imported."),
             507: OpenApiResponse(ErrorDetailSerializer, description="Not enough free storage; nothing was imported."),
         },
     )
     def post(self, request: Request) -> Response:
         assert isinstance(request.user, User)
-        # Installed before the body is read; it streams to disk and enforces the limits.
-        handler = LimitedUploadHandler(request._request)
-        request._request.upload_handlers = [handler]
-        try:
-            try:
-                parts = request.FILES.getlist(UPLOAD_FIELD)
-            except (TooManyFilesSent, TooManyFieldsSent, RequestDataTooBig) as e:
-                raise TooLargeError(f"The upload was refused: {e}") from None
-            except (TooLargeError, StorageFullError) as e:  # from the upload handler, while reading
-                self._record_refusal(request, e)
-                raise
-            if not parts:
-                raise ValidationError({UPLOAD_FIELD: ["Send one or more files in the multipart field 'files'."]})
-            uploads = [
-                Upload(name=part.name or "", path=Path(part.temporary_file_path()))
-                for part in parts
-                if isinstance(part, TemporaryUploadedFile)
-            ]
+        with received_uploads(request) as uploads:
             try:
                 session = import_create(owner=request.user, uploads=uploads, request=request)
             except NothingImportable as e:
@@ -80,19 +59,10 @@ class ImportView(APIView):
                 )
                 raise
             except (TooLargeError, StorageFullError) as e:
-                self._record_refusal(request, e)
+                record_refusal(request, e, import_id=None)
                 raise
-        finally:
-            handler.cleanup()
         return Response(
             ImportResultSerializer(import_summary(import_session=session)).data, status=status.HTTP_201_CREATED
-        )
-
-    @staticmethod
-    def _record_refusal(request: Request, e: TooLargeError | StorageFullError) -> None:
-        """Audit an upload refused whole (413, 507); its message names the limit that was hit."""
-        import_record_failure(
-            user=request.user, request=request, message=e.message, details={"status": service_error_status(e)}
         )
 
 

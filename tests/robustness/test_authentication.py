@@ -31,7 +31,7 @@ def _operations(client: APIClient) -> list[tuple[str, str]]:
     paths = client.get("/api/schema/?format=json").json()["paths"]
     operations = []
     for path, methods in paths.items():
-        concrete = re.sub(r"\{import_id\}", "e3e70682-c209-4cac-a29f-6fbed82c07cd", path)
+        concrete = re.sub(r"\{(import_id|upload_id)\}", "e3e70682-c209-4cac-a29f-6fbed82c07cd", path)
         concrete = re.sub(r"\{[^}]+\}", "1", concrete)
         operations += [(method, concrete) for method in methods if method in {"get", "post", "put", "patch", "delete"}]
     return operations

@@ -151,14 +151,16 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
   return data;
 }
 
-// multipart upload with XMLHttpRequest, for its upload progress events.
-export async function upload(path, formData, onProgress) {
+// An upload with XMLHttpRequest, for its upload progress events: multipart (a FormData), or
+// raw bytes (a Blob, sent as application/octet-stream; a chunk of a large file, with PATCH).
+export async function upload(path, body, onProgress, method = "POST") {
   const send = (token) =>
     new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
-      xhr.open("POST", path);
+      xhr.open(method, path);
       xhr.setRequestHeader("Authorization", `Bearer ${token}`);
       xhr.setRequestHeader("Accept", "application/json");
+      if (body instanceof Blob) xhr.setRequestHeader("Content-Type", "application/octet-stream");
       xhr.upload.onprogress = (event) => {
         if (event.lengthComputable) onProgress(event.loaded, event.total);
       };
@@ -172,7 +174,7 @@ export async function upload(path, formData, onProgress) {
         resolve({ status: xhr.status, ok: xhr.status >= 200 && xhr.status < 300, body });
       };
       xhr.onerror = () => resolve({ status: 0, ok: false, body: null });
-      xhr.send(formData);
+      xhr.send(body);
     });
   const result = await withFreshToken(send);
   if (!result.ok) throw new ApiError(result.status, result.body);

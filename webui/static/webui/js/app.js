@@ -9,6 +9,7 @@ import { initDestinations, loadAdminDestinations } from "./destinations.js";
 import { fillDestinationFilter, initLog, loadLog } from "./log.js";
 import { initPassword, preparePasswordView } from "./password.js";
 import { initSend, loadDestinations, showSend } from "./send.js";
+import { initUpload, loadRecentImports } from "./upload.js";
 import { initTransfers } from "./transfers.js";
 import { initUsers, loadUsers } from "./users.js";
 
@@ -44,7 +45,7 @@ async function route() {
     else link.removeAttribute("aria-current");
   }
   if (view === "send") {
-    await showSend();
+    await Promise.all([showSend(), loadRecentImports()]);
     await showFirstSteps();
   }
   if (view === "log") {
@@ -162,6 +163,7 @@ async function start() {
     location.reload();
   });
   initConnection();
+  initUpload();
   initSend();
   initTransfers();
   initLog();
