@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dicom_api', '0009_instance_identifying_facts'),
+        ('dicom_api', '0010_transferlog_associations'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
