@@ -206,8 +206,14 @@ class _Run:
     """One dcmsend process; its output is read in large chunks by the caller's thread.
 
     Reading line by line on a second thread cost 10-20 % of the throughput of a 1 GB series on two
-    cores (a wake-up per line, competing with dcmsend and the receiver for the CPU).
+    cores (a wake-up per line, competing with dcmsend and the receiver for the CPU). Even on the
+    caller's thread, waking at every write of dcmsend meant a wake-up per line: once output
+    arrives, ``lines`` lets ``GATHER`` seconds more of it collect before reading. For 1,000 small
+    instances that took our process from 61 to 22 ms of CPU and from 2,000 context switches to
+    about 100; the pipe holds far more than 5 ms of output, so dcmsend never waits for us.
     """
+
+    GATHER = 0.005
 
     def __init__(self, args: list[str], cwd: Path | None = None) -> None:
         self.process = subprocess.Popen(
@@ -229,6 +235,8 @@ class _Run:
         ready, _, _ = select.select([self.fd], [], [], timeout)
         if not ready:
             return []
+        if timeout > 0 and self.process.poll() is None:
+            time.sleep(self.GATHER)  # the lines of the next few milliseconds too, in one read
         chunk = os.read(self.fd, 1 << 16)
         if not chunk:
             rest, self.pending = self.pending, b""
