@@ -89,6 +89,13 @@ class _Beat(threading.Thread):
             connection.close()
 
 
+def _warm_up() -> None:
+    """Import what the jobs run now, not in the first transfer: the send path (pydicom, numpy and
+    the codecs of the staging step) took 70-150 ms to load, which the first transfer of every
+    worker waited for."""
+    from dicom_api.services import transfer_run, verification  # noqa: F401
+
+
 class Command(DbWorkerCommand):
     help = "Run a background worker for transfers and housekeeping (django-tasks-db, with heartbeat)."
 
@@ -98,6 +105,7 @@ class Command(DbWorkerCommand):
         beat.start()
         listener = make_worker_wakeable(db_worker_module)
         db_worker_module.Worker = _Worker  # type: ignore[misc]
+        _warm_up()
         logger.info("worker %s started (pid %s)", worker_id, os.getpid())
         try:
             super().handle(*args, **options)
