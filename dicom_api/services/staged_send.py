@@ -73,11 +73,11 @@ def staging_plan(
     """Which of ``files`` leave as staged copies, in which syntax. Probes the destination (short
     timeouts) when its record does not say what it accepts for a SOP class this needs."""
     changes = instance_changes.changes_for(log=log, destination=destination)
-    held = DicomInstance.objects.filter(
+    series = DicomInstance.objects.filter(
         import_session_id=log.import_session_id, series_instance_uid=log.series_instance_uid
-    ).values_list("sop_instance_uid", "sop_class_uid", "transfer_syntax_uid")
-    stored = {sop: (sop_class, syntax) for sop, sop_class, syntax in held}
-    pairs = {stored[row.sop_instance_uid] for row in rows if row.sop_instance_uid in stored}
+    ).order_by()
+    # The rule depends on the (SOP class, stored syntax) pair alone, and a series has one or two.
+    pairs = set(series.values_list("sop_class_uid", "transfer_syntax_uid").distinct())
     if syntax_policy.needs_probe(destination, pairs):
         # Whatever is wrong with the destination's address, the send itself says.
         with contextlib.suppress(AddressError, ValueError):
@@ -85,18 +85,28 @@ def staging_plan(
                 destination=destination, sop_classes=sorted({sop_class for sop_class, _ in pairs}), quick=True
             )
     accepted = (destination.accepted_transfer_syntaxes or {}).get("sop_classes")
+    choices = {
+        (sop_class, syntax): syntax_policy.choice_for(
+            stored=syntax,
+            sop_class=sop_class,
+            policy=destination.transfer_syntax_policy,
+            lossy_allowed=destination.lossy_allowed,
+            accepted=accepted,
+        )
+        if syntax
+        else syntax_policy.Choice(None)
+        for sop_class, syntax in pairs
+    }
+    if not changes and all(choice.syntax is None for choice in choices.values()):
+        return Plan([], changes)  # the usual case: every file leaves as stored, from the import
+    stored = {
+        sop: (sop_class, syntax)
+        for sop, sop_class, syntax in series.values_list("sop_instance_uid", "sop_class_uid", "transfer_syntax_uid")
+    }
     items = []
     for index, row in enumerate(rows):
         sop_class, syntax = stored.get(row.sop_instance_uid, ("", ""))
-        choice = syntax_policy.Choice(None)
-        if syntax:
-            choice = syntax_policy.choice_for(
-                stored=syntax,
-                sop_class=sop_class,
-                policy=destination.transfer_syntax_policy,
-                lossy_allowed=destination.lossy_allowed,
-                accepted=accepted,
-            )
+        choice = choices.get((sop_class, syntax), syntax_policy.Choice(None))
         if choice.syntax is not None or changes:
             items.append(Item(index, files[index], syntax, choice))
     return Plan(items, changes)
