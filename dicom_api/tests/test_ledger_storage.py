@@ -126,3 +126,19 @@ def test_outcomes_are_written_in_place_without_touching_an_index(
     assert not any("outcome" in index for index in indexes)
     assert ledger.ledger_counts(log.pk).delivered == 300
     assert hot_after - hot_before == 300
+
+
+@pytest.mark.django_db
+def test_a_transfer_removed_takes_its_ledger_with_it(
+    user: User, tmp_path: Path, make_destination: Callable[..., Destination]
+) -> None:
+    # The ledger has no foreign-key constraint in the database (its cost at every /send/): the
+    # cascade is Django's. Transfers are never deleted by the service; if one is, nothing is left.
+    series = generate_series(tmp_path / "src", 4, patient_name="CASCADE^TEST")
+    imported = import_files(user, series.files)
+    log = _queue(user, imported, series.series_instance_uid, make_destination())
+    other = _queue(user, imported, series.series_instance_uid, make_destination("OTHER"))
+    assert TransferInstance.objects.filter(transfer=log).count() == 4
+    log.delete()
+    assert not TransferInstance.objects.filter(transfer_id=log.pk).exists()
+    assert TransferInstance.objects.filter(transfer=other).count() == 4
