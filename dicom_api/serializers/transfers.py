@@ -225,7 +225,7 @@ class TransferCreatedListSerializer(serializers.Serializer[Any]):
 class AlreadyDeliveredSerializer(serializers.Serializer[Any]):
     series_instance_uid = serializers.CharField()
     destination_id = serializers.IntegerField()
-    transfer_id = serializers.IntegerField()
+    transfer_id = serializers.IntegerField(allow_null=True, help_text="null: another user's transfer.")
     completed_at = serializers.DateTimeField(allow_null=True, help_text="null: that transfer is still on its way.")
 
 

@@ -134,7 +134,7 @@ def transfers_create(
                 f"Destination(s) disabled by an administrator: {', '.join(disabled)}", field="destination_ids"
             )
         if not resend:
-            _refuse_if_already_sent(unique_series, unique_destinations)
+            _refuse_if_already_sent(unique_series, unique_destinations, user=user)
         now = timezone.now().isoformat()
         send_as = {uid: _send_as(import_session, uid, patient, now) for uid in unique_series} if patient else {}
         address = client_address(request)
@@ -209,7 +209,9 @@ def _send_as(import_session: ImportSession, series_uid: str, patient: dict[str, 
     return {"values": dict(patient), "previous": {field: previous.get(field, "") for field in patient}, "at": when}
 
 
-def _refuse_if_already_sent(series_uids: Sequence[str], destination_ids: Sequence[int]) -> None:
+def _refuse_if_already_sent(series_uids: Sequence[str], destination_ids: Sequence[int], *, user: User) -> None:
+    """Whoever sent it, the destination has it; the transfer's id is named only to its own user
+    (another's is not theirs to open, and says nothing they need)."""
     earlier = list(
         TransferLog.objects.filter(
             action=Action.SEND,
@@ -218,7 +220,7 @@ def _refuse_if_already_sent(series_uids: Sequence[str], destination_ids: Sequenc
             status__in=(Status.SUCCESS, *ACTIVE_STATUSES),
         )
         .order_by("series_instance_uid", "destination_id", "-id")
-        .values("id", "series_instance_uid", "destination_id", "status", "completed_at")
+        .values("id", "user_id", "series_instance_uid", "destination_id", "status", "completed_at")
     )
     if not earlier:
         return
@@ -239,7 +241,7 @@ def _refuse_if_already_sent(series_uids: Sequence[str], destination_ids: Sequenc
                 {
                     "series_instance_uid": row["series_instance_uid"],
                     "destination_id": row["destination_id"],
-                    "transfer_id": row["id"],
+                    "transfer_id": row["id"] if row["user_id"] == user.pk else None,
                     "completed_at": row["completed_at"].isoformat() if row["completed_at"] else None,
                 }
                 for row in pairs.values()

@@ -71,6 +71,26 @@ def test_a_send_while_the_same_one_is_on_its_way_is_409_too(
 
 
 @pytest.mark.django_db
+def test_another_users_delivery_is_a_409_too_without_naming_their_transfer(
+    client_user: APIClient,
+    other_user: User,
+    imported: ImportSession,
+    series: GeneratedSeries,
+    destination: Destination,
+) -> None:
+    first = send(client_user, **_body(imported, series, destination))
+    (transfer_id,) = [t["id"] for t in first.json()["transfers"]]
+    TransferLog.objects.filter(pk=transfer_id).update(status=Status.SUCCESS, completed_at=timezone.now())
+    # Bob imported the same series himself and sends it to the same PACS.
+    theirs = import_files(other_user, series.files)
+    again = send(client_for(other_user), **_body(theirs, series, destination))
+    assert again.status_code == 409
+    (entry,) = again.json()["already_delivered"]
+    assert entry["transfer_id"] is None
+    assert (entry["series_instance_uid"], entry["destination_id"]) == (series.series_instance_uid, destination.pk)
+
+
+@pytest.mark.django_db
 def test_a_failed_send_does_not_count_as_delivered(
     client_user: APIClient, imported: ImportSession, series: GeneratedSeries, destination: Destination
 ) -> None:
@@ -99,8 +119,8 @@ def test_identical_sends_at_the_same_moment_from_separate_imports_queue_one_tran
         pytest.skip("row locks need PostgreSQL (SQLite serializes whole transactions)")
     check = transfers._refuse_if_already_sent
 
-    def slow_check(*args: Any) -> None:
-        check(*args)
+    def slow_check(*args: Any, **kwargs: Any) -> None:
+        check(*args, **kwargs)
         time.sleep(0.3)  # widen the window between the check and the insert, where a race would slip in
 
     monkeypatch.setattr(transfers, "_refuse_if_already_sent", slow_check)

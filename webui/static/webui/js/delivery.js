@@ -23,7 +23,8 @@ export function confirmResend(error, seriesByUid, destinations) {
     const what = series ? series.series_description || "(no description)" : pair.series_instance_uid;
     const where = names.get(pair.destination_id) || `destination ${pair.destination_id}`;
     const when = pair.completed_at ? `delivered ${formatDateTime(pair.completed_at)}` : "on its way now";
-    return `${what} → ${where} (${when}, transfer ${pair.transfer_id})`;
+    const by = pair.transfer_id == null ? "by another user" : `transfer ${pair.transfer_id}`;
+    return `${what} → ${where} (${when}, ${by})`;
   });
   const more = pairs.length > 5 ? ` and ${pairs.length - 5} more` : "";
   return askResend(`Already sent: ${lines.join("; ")}${more}. Send again?`);
