@@ -358,6 +358,13 @@ TRANSFER_PROGRESS_INTERVAL = env_float("TRANSFER_PROGRESS_INTERVAL", 0.5, minimu
 WORKER_HEARTBEAT_INTERVAL = env_float("WORKER_HEARTBEAT_INTERVAL", 2.0, minimum=0.1)
 WORKER_STALE_AFTER = env_float("WORKER_STALE_AFTER", 60.0, minimum=1)
 HOUSEKEEPING_INTERVAL = env_float("HOUSEKEEPING_INTERVAL", 60.0, minimum=0.1)
+# How old a destination's record of accepted transfer syntaxes may get before housekeeping probes
+# it again (0: never; "Test connection" and sends still do).
+DESTINATION_PROBE_INTERVAL = (
+    0.0
+    if os.environ.get("DESTINATION_PROBE_INTERVAL", "").strip().lower() in ("0", "off")
+    else env_duration("DESTINATION_PROBE_INTERVAL", 24 * 3600.0)
+)
 
 # --- Metrics (GET /metrics, dicom_transfer/metrics) --------------------------------------------
 METRICS_TOKEN = env_str("METRICS_TOKEN")  # unset: /metrics answers 404

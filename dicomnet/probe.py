@@ -12,6 +12,7 @@ the peer's answer per context (docs/transfers.md, "What a destination accepts").
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.presentation import PresentationContext
 
 from dicomnet.association import AssociationRequest
+from dicomnet.tls import TlsOptions, client_context
 
 logger = logging.getLogger(__name__)
 
@@ -92,17 +94,26 @@ def probe_storage(
     *,
     sop_classes: Iterable[str],
     transfer_syntaxes: Sequence[str] = COMMON_TRANSFER_SYNTAXES,
+    tls: TlsOptions | None = None,
 ) -> ProbeResult:
     """Propose every (SOP class, transfer syntax) pair to the peer of ``request`` and report the
-    accepted ones. Raises ``AddressError`` or ``ValueError`` for an invalid request."""
+    accepted ones; over DICOM TLS with ``tls`` (the peer's certificate verified against its CA
+    certificates and host name, ours given when mutual). Raises ``AddressError`` or
+    ``ValueError`` for an invalid request."""
     checked = request.checked()
+    where = f"{checked.peer.host}:{checked.peer.port}"
+    tls_args = None
+    if tls is not None:
+        try:
+            tls_args = (client_context(tls), checked.peer.host)
+        except (ssl.SSLError, OSError) as e:
+            return ProbeResult(False, message=f"The TLS files of {where} could not be loaded ({e}).")
     classes = list(dict.fromkeys(sop_classes))
     ae = AE(ae_title=checked.peer.calling_ae)
     ae.connection_timeout = checked.connect_timeout
     ae.acse_timeout = checked.acse_timeout
     ae.dimse_timeout = checked.dimse_timeout
     ae.network_timeout = checked.patience
-    where = f"{checked.peer.host}:{checked.peer.port}"
     accepted: dict[str, list[str]] = {sop_class: [] for sop_class in classes}
     made = 0
     for contexts in groups(classes, list(transfer_syntaxes)):
@@ -112,6 +123,7 @@ def probe_storage(
             checked.peer.port,
             contexts=contexts,
             ae_title=checked.peer.called_ae,
+            tls_args=tls_args,
             evt_handlers=[(evt.EVT_ACSE_RECV, _collect(answered))],
         )
         if association.is_rejected:
@@ -123,7 +135,8 @@ def probe_storage(
                 # It accepted the association but none of its contexts: pynetdicom then aborts it.
                 made += 1
                 continue
-            return ProbeResult(False, message=f"No association could be made with {where}.", associations=made)
+            over = " over DICOM TLS" if tls is not None else ""
+            return ProbeResult(False, message=f"No association could be made with {where}{over}.", associations=made)
         made += 1
         try:
             for context in association.accepted_contexts:

@@ -117,6 +117,13 @@ def _context(tls: TlsOptions, *, host_name_checked: bool) -> ssl.SSLContext:
     return context
 
 
+def client_context(tls: TlsOptions) -> ssl.SSLContext:
+    """The context of a TLS association made with Python (the storage probe, pynetdicom): the same
+    CA certificates, client certificate and host-name check as ``check_server``. Raises
+    ``ssl.SSLError`` or ``OSError`` for files that cannot be loaded."""
+    return _context(tls, host_name_checked=True)
+
+
 def check_server(*, host: str, port: int, tls: TlsOptions, timeout: float) -> TlsFailure | None:
     """One TLS handshake with ``host:port`` that verifies the server's certificate against our CA
     certificates and ``host``; None when it verifies, or when the connection itself fails (DCMTK

@@ -95,11 +95,9 @@ def destination_test_connection(
             result, record = dicomweb.probe(destination_target(destination)), None
         else:
             result = _echo(destination)
-            # What it accepts: storage presentation contexts negotiated, nothing sent (issue 15). Not
-            # over TLS yet: the probe (pynetdicom) connects in plain TCP.
-            record = (
-                destination_probe(destination=destination) if result.success and not destination.tls_profile else None
-            )
+            # What it accepts: storage presentation contexts negotiated, nothing sent (issue 15),
+            # over DICOM TLS for a TLS destination.
+            record = destination_probe(destination=destination) if result.success else None
     details: dict[str, object] = {
         "category": result.category.value,
         "message": result.message,

@@ -19,7 +19,7 @@ from django.utils import timezone
 from authentication.housekeeping import sign_ins_prune
 from dicom_api import queue
 from dicom_api.models import Action, Status, TransferLog, WorkerHeartbeat
-from dicom_api.services import import_sweeps, staging
+from dicom_api.services import import_sweeps, staging, syntax_policy
 from dicom_api.services import transfer_lifecycle as lifecycle
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ JOBS: dict[str, Callable[[], int]] = {
     "prune_jobs": jobs_prune,
     "prune_sign_ins": sign_ins_prune,
     "sweep_staging": staging.staging_sweep,
+    "reprobe_destinations": syntax_policy.destinations_reprobe,
 }
 
 

@@ -1,6 +1,6 @@
 """What an instance is sent in: a destination's transfer-syntax policy, what its last probe found
-it accepts, and the probe itself (on "Test connection", ``POST /probe/``, and by a sending
-worker that meets a SOP class the record does not cover).
+it accepts, and the probe itself (on "Test connection", and by a sending worker that meets a SOP
+class the record does not cover; over DICOM TLS for a TLS destination).
 
 ``choice_for`` is the rule (docs/transfers.md, "Transfer syntaxes"):
 
@@ -17,19 +17,27 @@ worker that meets a SOP class the record does not cover).
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from destinations import tls as tls_files
 from destinations.models import Destination
 from destinations.syntaxes import AS_STORED
 from destinations.syntaxes import UNCOMPRESSED as UNCOMPRESSED_POLICY
 from dicom_api.models import DicomInstance, ImportSession
 from dicomnet import probe
+from dicomnet.association import AssociationRequest
 from dicomnet.transcode import LOSSY, UNCOMPRESSED
+
+logger = logging.getLogger(__name__)
 
 EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
 # When the stored syntax is not accepted: what a copy is made in, in this order of preference.
@@ -101,6 +109,19 @@ def held_sop_classes(limit: int = 200) -> list[str]:
     )
 
 
+def _probe(destination: Destination, request: AssociationRequest, classes: list[str]) -> probe.ProbeResult:
+    """The probe, over DICOM TLS for a TLS destination: its certificates written to a private
+    folder under DATA_DIR/tmp for the time of the probe (the key is read where it is kept)."""
+    if not destination.tls_profile:
+        return probe.probe_storage(request, sop_classes=classes)
+    with tempfile.TemporaryDirectory(prefix="tls-probe-", dir=settings.FILE_UPLOAD_TEMP_DIR) as folder:
+        try:
+            options = tls_files.tls_options(destination, folder=Path(folder))
+        except tls_files.MissingKeyError as e:
+            return probe.ProbeResult(False, message=str(e))
+        return probe.probe_storage(request, sop_classes=classes, tls=options)
+
+
 def destination_probe(
     *, destination: Destination, sop_classes: list[str] | None = None, quick: bool = False
 ) -> dict[str, Any]:
@@ -123,10 +144,11 @@ def destination_probe(
             limit,
         )
     classes = sop_classes if sop_classes is not None else [*probe.COMMON_SOP_CLASSES, *held_sop_classes()]
-    result = probe.probe_storage(request, sop_classes=classes)
+    result = _probe(destination, request, classes)
     with transaction.atomic():
         row = Destination.objects.select_for_update().get(pk=destination.pk)
         record = dict(row.accepted_transfer_syntaxes or {})
+        record.pop("probing_since", None)  # a periodic probe's claim (``destinations_reprobe``)
         if result.reached:
             known = dict(record.get("sop_classes", {})) if sop_classes is not None else {}
             known.update(result.accepted)
@@ -137,3 +159,62 @@ def destination_probe(
         row.save(update_fields=["accepted_transfer_syntaxes"])
     destination.accepted_transfer_syntaxes = record
     return record
+
+
+# A claim on a periodic probe older than this is given up (its worker died mid-probe).
+_PROBE_CLAIM_EXPIRES = 600.0
+
+
+def destinations_reprobe() -> int:
+    """Housekeeping: probe again every enabled, reachable DICOM destination whose record is older
+    than ``DESTINATION_PROBE_INTERVAL`` (a PACS's configuration changes; what the record says
+    decides what is sent). A destination never probed, or whose last probe failed within the
+    interval, is left to its next "Test connection" or send. Several workers run this at once: each
+    destination's record is claimed first (an update that succeeds only if the record is still
+    the one read), and only the winner probes. Returns how many were probed."""
+    interval = settings.DESTINATION_PROBE_INTERVAL
+    if interval <= 0:
+        return 0
+    now = timezone.now()
+    probed = 0
+    candidates = Destination.objects.filter(enabled=True, reachable=True).exclude(kind="dicomweb")
+    for destination in candidates.exclude(accepted_transfer_syntaxes=None):
+        record = destination.accepted_transfer_syntaxes or {}
+        if not _due(record, now, interval):
+            continue
+        claim = {**record, "probing_since": now.isoformat()}
+        won = Destination.objects.filter(pk=destination.pk, accepted_transfer_syntaxes=record).update(
+            accepted_transfer_syntaxes=claim
+        )
+        if not won:
+            continue  # another worker took it, or someone changed the destination meanwhile
+        destination.accepted_transfer_syntaxes = claim
+        try:
+            destination_probe(destination=destination, quick=True)
+        except (ValueError, OSError) as e:  # an invalid address: its sends say so
+            logger.info("destination %s: periodic probe not made (%s)", destination.pk, type(e).__name__)
+            Destination.objects.filter(pk=destination.pk, accepted_transfer_syntaxes=claim).update(
+                accepted_transfer_syntaxes={**record, "failed_at": now.isoformat()}
+            )
+            continue
+        probed += 1
+    return probed
+
+
+def _due(record: dict[str, Any], now: Any, interval: float) -> bool:
+    def age(key: str) -> float | None:
+        value = record.get(key)
+        try:
+            return (now - datetime.fromisoformat(value)).total_seconds() if isinstance(value, str) else None
+        except ValueError:
+            return None
+
+    claimed = age("probing_since")
+    if claimed is not None and claimed < _PROBE_CLAIM_EXPIRES:
+        return False
+    probed, failed = age("probed_at"), age("failed_at")
+    if probed is None:
+        return False  # never probed successfully: Test connection or a send does it
+    if failed is not None and failed < interval:
+        return False
+    return probed >= interval

@@ -153,3 +153,37 @@ def test_a_series_split_over_four_tls_associations_arrives_complete(
     assert (log.status, log.instances_sent) == ("success", 60), log.error_message
     assert set(received) == set(series.sop_instance_uids)
     assert log.details["attempts"][-1]["associations"] == 4
+
+
+def test_the_connection_test_probes_over_tls_and_a_send_follows_what_it_found(
+    tmp_path: Path, user: User, client_user: APIClient, client_admin: APIClient, made: Made,
+    workers: Callable[..., Workers],  # noqa: F811
+) -> None:  # fmt: skip
+    # storescp +xi: implicit VR little endian only. A JPEG 2000 instance stored in its own syntax
+    # must then leave as a decoded copy, which only the probe's record (over TLS) can tell.
+    j2k = tmp_path / "src" / "j2k.dcm"
+    j2k.parent.mkdir(parents=True)
+    shutil.copyfile(get_testdata_file("MR_small_jp2klossless.dcm"), j2k)
+    original = pydicom.dcmread(j2k)
+    session = import_files(user, [j2k])
+    with tls_storescp(
+        tmp_path / "rx", made.server, trusted=made.ca, require_client_certificate=True, extra_args=["+xi"]
+    ) as scp:
+        target = tls_destination(client_admin, "tls-implicit", scp.port, made, mutual=True)
+        echoed = client_user.post(f"/api/destinations/{target.pk}/test_connection/")
+        listed = client_user.get(f"/api/destinations/{target.pk}/").json()["accepted_transfer_syntaxes"]
+        workers(1)
+        (transfer_id,) = send(client_user, session, [str(original.SeriesInstanceUID)], [target])
+        (log,) = wait_for([transfer_id], {"success", "failed"}, timeout=90)
+        received = scp.received()
+        arrived = [pydicom.dcmread(p) for p in scp.directory.iterdir() if p.is_file()]
+    assert echoed.status_code == 200 and echoed.json()["success"] is True, echoed.content
+    assert listed["probed_at"] and listed["message"] == ""
+    by_class = {entry["uid"]: [s["uid"] for s in entry["transfer_syntaxes"]] for entry in listed["sop_classes"]}
+    assert by_class["1.2.840.10008.5.1.4.1.1.4"] == ["1.2.840.10008.1.2"]  # MR Image Storage: implicit only
+    entry = TransferLog.objects.get(action=Action.TEST_CONNECTION)
+    assert entry.details["accepted_transfer_syntaxes"]["accepting_any"] > 0
+    assert log.status == "success", log.error_message
+    assert received == {str(original.SOPInstanceUID): "1.2.840.10008.1.2"}
+    assert (arrived[0].pixel_array == original.pixel_array).all()
+    assert log.details["transcoded"] == [{"from": "1.2.840.10008.1.2.4.90", "to": "1.2.840.10008.1.2", "instances": 1}]
