@@ -8,7 +8,7 @@ export DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/dicom_transfer
 
 ARGS ?=
 
-.PHONY: run manage test lint format setup setup-dev setup-ldap ldap-build-deps dcmtk orthanc chromium slapd axe bench bench-wan bench-dashboard clean
+.PHONY: run manage test lint format setup setup-dev setup-ldap ldap-build-deps dcmtk orthanc chromium slapd axe bench bench-wan bench-compare bench-dashboard clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -89,6 +89,11 @@ bench: setup-dev
 # The WAN part of `make bench` alone (parallel associations through a delay proxy; bench/wan.py).
 bench-wan: setup-dev
 	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} $(PY) bench/run.py --only wan
+
+# This checkout against an earlier commit, the send of 1,000 small instances, in one run:
+#   make bench-compare REF=d1aaab7
+bench-compare: setup-dev
+	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_TEST)} $(PY) bench/compare.py $(REF)
 
 # The dashboard and /metrics over 1,000,000 audit entries, in a PostgreSQL database of its own.
 bench-dashboard: setup-dev

@@ -134,9 +134,12 @@ def recreate_database(name: str) -> None:
 
 
 @contextlib.contextmanager
-def our_app(data_dir: Path) -> Iterator[App]:
+def our_app(
+    data_dir: Path, *, root: Path = ROOT, database: str | None = None, environment: dict[str, str] | None = None
+) -> Iterator[App]:
+    """Our app (``scripts/run.sh`` of the checkout at ``root``) on a database of its own."""
     # BENCH_DATABASE: a database of its own when several checkouts bench on one server.
-    name = os.environ.get("BENCH_DATABASE", "dicom_bench")
+    name = database or os.environ.get("BENCH_DATABASE", "dicom_bench")
     recreate_database(name)
     port = free_port()
     password = secrets.token_urlsafe(16)
@@ -150,13 +153,14 @@ def our_app(data_dir: Path) -> Iterator[App]:
         "ADMIN_PASSWORD": password,
         "DEBUG": "0",
         "LOGGING_LEVEL": "WARNING",
+        **(environment or {}),
     }
     env.pop("SECRET_KEY", None)
     data_dir.mkdir(parents=True, exist_ok=True)
     log = (data_dir / "app.log").open("wb")
     process = subprocess.Popen(
-        [str(ROOT / "scripts" / "run.sh")],
-        cwd=ROOT,
+        [str(root / "scripts" / "run.sh")],
+        cwd=root,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
