@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -62,7 +63,9 @@ def main() -> None:
             sends = {}
             stored: list[Path] = []
             for name, root in (("this", ROOT), ("ref", tree)):
-                app = stack.enter_context(bench.our_app(scratch / name, root=root, database=f"dicom_compare_{name}"))
+                app = stack.enter_context(
+                    bench.our_app(scratch / f"data-{name}", root=root, database=f"dicom_compare_{name}")
+                )
                 destination = bench.add_destination(app, "rx1", "RX1", scp.port)
                 _, body = bench.multipart_upload(app.base, app.token, files)
                 series = [
@@ -99,5 +102,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what it started on the way out
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
     main()

@@ -817,6 +817,9 @@ def _goal_met(row: Row) -> bool:
 
 
 if __name__ == "__main__":
+    # Killed (SIGTERM): stop the apps and receivers it started on the way out (``finally``), or
+    # their workers go on polling the bench's database, and a later run's.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     socket.setdefaulttimeout(600)
     if ONLY == "dicomweb":
         dicomweb_only()
