@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -31,6 +32,16 @@ def _queue(user: User, imported: ImportSession, series_uid: str, destination: De
     return log
 
 
+def _send_to(
+    peer: Any, user: User, imported: ImportSession, series_uid: str, make: Callable[..., Destination]
+) -> TransferLog:
+    """Queue the series to ``peer`` and run the attempt in this process, as a worker would."""
+    log = _queue(user, imported, series_uid, make(ae_title=peer.ae_title, host=LOOPBACK, port=peer.port))
+    transfer_run(transfer_id=log.pk, claim_token=f"test:1:{peer.ae_title}")
+    log.refresh_from_db()
+    return log
+
+
 def _imported_sizes(imported: ImportSession) -> dict[str, int]:
     return dict(DicomInstance.objects.filter(import_session=imported).values_list("sop_instance_uid", "size_bytes"))
 
@@ -43,11 +54,8 @@ def test_the_bytes_delivered_are_the_imported_sizes_of_the_instances_the_destina
     imported = import_files(user, series.files)
     refused = series.sop_instance_uids[3]
     with fault_scp("BYTES", refuse={refused}) as peer:
-        destination = make_destination(ae_title="BYTES", host=LOOPBACK, port=peer.port)
-        log = _queue(user, imported, series.series_instance_uid, destination)
-        transfer_run(transfer_id=log.pk, claim_token="test:1:bytes")
+        log = _send_to(peer, user, imported, series.series_instance_uid, make_destination)
         arrived = {sop for sop, _ in peer.arrivals}
-    log.refresh_from_db()
     sizes = _imported_sizes(imported)
     stored_on_disk = {p.name: p.stat().st_size for p in imported.directory.rglob("*.dcm")}
     assert sum(sizes.values()) == sum(stored_on_disk.values())
@@ -69,11 +77,8 @@ def test_a_whole_series_sent_counts_every_byte_and_nothing_transcoded(
     series = generate_series(tmp_path / "src", 6, patient_name="BYTES^WHOLE")
     imported = import_files(user, series.files)
     with storescp(tmp_path / "received", "WHOLE") as peer:
-        destination = make_destination(ae_title="WHOLE", host=LOOPBACK, port=peer.port)
-        log = _queue(user, imported, series.series_instance_uid, destination)
-        transfer_run(transfer_id=log.pk, claim_token="test:1:whole")
+        log = _send_to(peer, user, imported, series.series_instance_uid, make_destination)
         received = peer.received()
-    log.refresh_from_db()
     assert log.status == Status.SUCCESS, log.error_message
     assert set(received) == set(series.sop_instance_uids)
     assert log.byte_count == sum(_imported_sizes(imported).values())
@@ -90,11 +95,8 @@ def test_a_series_whose_files_are_gone_fails_naming_why_and_sends_nothing(
     imported = import_files(user, series.files)
     next(iter(sorted(imported.directory.rglob("*.dcm")))).unlink()
     with storescp(tmp_path / "received", "GONE") as peer:
-        destination = make_destination(ae_title="GONE", host=LOOPBACK, port=peer.port)
-        log = _queue(user, imported, series.series_instance_uid, destination)
-        transfer_run(transfer_id=log.pk, claim_token="test:1:gone")
+        log = _send_to(peer, user, imported, series.series_instance_uid, make_destination)
         received = peer.received()
-    log.refresh_from_db()
     assert received == {}
     assert log.status == Status.FAILED
     assert log.error_message.startswith("The files of this series are no longer on the server")
