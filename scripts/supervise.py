@@ -8,6 +8,9 @@ order: SIGTERM to each at once (gunicorn finishes its requests, a worker stops b
 releases its transfer), and SIGKILL to the process group of any still running after
 ``--stop-timeout`` seconds. A second Ctrl-C kills at once.
 
+If the supervisor itself is killed (SIGKILL, out of memory), each process gets SIGTERM from the
+kernel (its parent-death signal) and stops as it would on Ctrl-C.
+
 A process that ends on its own (crash, SIGKILL, out of memory) is started again at once, and its
 process group is killed first so that nothing it left (gunicorn's orphaned workers holding the
 port, a dcmsend) stands in the way. One that keeps dying within a second of its start is started
@@ -23,6 +26,7 @@ import argparse
 import contextlib
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,8 +52,12 @@ class Child:
     exits: list[int] = field(default_factory=list)
 
     def start(self) -> int:
-        # Its own process group: the terminal's Ctrl-C reaches the supervisor only.
-        self.process = subprocess.Popen(self.argv, start_new_session=True)
+        # Its own process group: the terminal's Ctrl-C reaches the supervisor only. Through
+        # util-linux's setpriv, SIGTERM when the supervisor dies, even by SIGKILL: it then stops
+        # as on Ctrl-C, and no orphaned web process keeps the port from the next start.
+        setpriv = shutil.which("setpriv")
+        argv = [setpriv, "--pdeathsig", "TERM", "--", *self.argv] if setpriv else self.argv
+        self.process = subprocess.Popen(argv, start_new_session=True)
         self.started_at = time.monotonic()
         return self.process.pid
 

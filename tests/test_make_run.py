@@ -21,7 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.make_run_support import NOT_INHERITED, PASSWORD, ROOT, Running, login, make_run, multipart, replaced
+from tests.make_run_support import (
+    NOT_INHERITED,
+    PASSWORD,
+    ROOT,
+    Running,
+    login,
+    make_run,
+    multipart,
+    replaced,
+    wait_for,
+)
 from testsupport.dicom_data import generate_series
 
 pytestmark = pytest.mark.slow
@@ -205,3 +215,25 @@ def test_ctrl_c_stops_everything_within_5_s_without_an_error_line(running: Runni
     assert "already exists" not in output
     assert '"GET /api/health/' not in output  # no access log by default
     print(f"stopped in {elapsed:.2f} s")
+
+
+def _gone(pid: int) -> bool:
+    """Ended (a zombie not yet reaped by whoever adopted it counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_supervisor_killed_by_sigkill_takes_the_web_and_the_workers_with_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # SIGKILL cannot be caught: the children learn of it from the kernel (their parent-death
+    # signal), stop as on Ctrl-C, and leave no web process holding the port for the next start.
+    with make_run(tmp_path_factory) as run:
+        children = set(run.children())
+        assert len(children) == 3
+        os.kill(run.process.pid, signal.SIGKILL)
+        run.process.wait(timeout=5)
+        stopped = wait_for(lambda: all(_gone(pid) for pid in children) and run.health() == 0, timeout=15)
+    print(f"web and workers stopped {stopped:.2f} s after the supervisor was killed")
