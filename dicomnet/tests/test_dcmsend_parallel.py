@@ -93,16 +93,20 @@ def test_a_false_from_progress_stops_every_association_at_once(tmp_path: Path) -
     series = generate_series(tmp_path / "src", 200)
     with fault_scp("PAR", delay=0.02) as scp:
 
-        def progress(acknowledged: int, refused: int) -> bool:
-            return acknowledged < 20
+        told_to_stop: list[float] = []
 
-        started = time.monotonic()
+        def progress(acknowledged: int, refused: int) -> bool:
+            if acknowledged < 20:
+                return True
+            told_to_stop.append(time.monotonic())
+            return False
+
         report = send_parallel(
             files=series.files, count=4, send=_one(_peer("PAR", scp.port)), on_progress=progress, tick=0.05
         )
-        stopped = time.monotonic() - started
+        returned = time.monotonic()
         assert scp.max_concurrent == 4
-        deadline = time.monotonic() + 1.0  # the peer sees every connection close at once
+        deadline = time.monotonic() + 2.0  # the peer sees every connection close at once
         while scp.open_associations and time.monotonic() < deadline:
             time.sleep(0.01)
         assert scp.open_associations == 0
@@ -114,7 +118,10 @@ def test_a_false_from_progress_stops_every_association_at_once(tmp_path: Path) -
     assert 20 <= report.acknowledged < 200
     # At most the one request in flight per association was stored without its answer read.
     assert report.acknowledged <= settled <= report.acknowledged + 4
-    assert stopped < 200 * 0.02 / 4
+    # Told once, and every association was stopped within the 2 s that cancel promises, whatever the
+    # machine's load (the whole send would have taken the peer's 200 × 0.02 s / 4 at the least).
+    assert len(told_to_stop) == 1
+    assert returned - told_to_stop[0] < 2.0
 
 
 def test_a_real_peer_that_takes_two_associations_at_a_time_keeps_what_it_took(tmp_path: Path) -> None:
