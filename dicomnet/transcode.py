@@ -10,8 +10,9 @@ One frame at a time: the frames are read from the file one by one (``Decoder.ite
 the open file), each is encoded (or written raw) and written at once, so a 2 GB multi-frame
 instance costs the memory of one frame. The copy is written by hand after its header: the pixel
 data element of a known length (uncompressed) or encapsulated, one fragment per frame, with an
-empty basic offset table (PS3.5 A.4). Elements after the pixel data (trailing padding, digital
-signatures, which a transcoded copy would invalidate) are not copied.
+empty basic offset table (PS3.5 A.4). The elements after the pixel data (private groups such as
+7FE1) follow it in the copy, but for digital signatures, which a changed copy invalidates, and
+trailing padding.
 
 Lossless targets are checked: each encoded frame is decoded again and must equal the frame it
 was made from, or the copy fails (``TranscodeError``) and is not sent.
@@ -30,6 +31,9 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
 from pydicom.pixels import as_pixel_options, get_decoder, get_encoder
 from pydicom.pixels.utils import _array_common
 from pydicom.uid import (
@@ -62,6 +66,8 @@ LOSSY = frozenset(
 
 _PIXEL_DATA = 0x7FE00010
 _EXTENDED_OFFSETS = (0x7FE00001, 0x7FE00002)  # they describe the old encapsulation
+# After the pixel data, not copied: the signatures (a changed copy no longer verifies) and padding.
+_NOT_TRAILING = (0xFFFAFFFA, 0xFFFCFFFC)
 
 
 class TranscodeError(Exception):
@@ -101,6 +107,9 @@ def stage_copy(
     stored = str(header.file_meta.get("TransferSyntaxUID") or _encoding_of(header))
     # The copy is a Part 10 file whatever the source was (dcmwrite fills in the rest of the meta).
     header.file_meta.TransferSyntaxUID = UID(stored)
+    # The elements after the pixel data join the header, so that ``edit`` (de-identification...)
+    # sees the whole data set but for its pixels; they are written after the copy's pixel data.
+    header.update(_trailing_elements(source, stored, header))
     if edit is not None:
         edit(header)
     if syntax is not None and syntax not in TARGETS:
@@ -140,11 +149,13 @@ def _write(source: Path, target: Path, header: Dataset, stored: str, wanted: str
             raise TranscodeError("float pixel data is not transcoded")
         if int(opts["bits_allocated"]) == 1:
             raise TranscodeError("1-bit pixel data is not transcoded")
+        trailing = _take_trailing(header)
         with _create(target) as out:
             if wanted in (ImplicitVRLittleEndian, ExplicitVRLittleEndian):
                 _write_native(out, header, wanted, frames, opts, count)
             else:
                 _write_encapsulated(out, header, wanted, frames, opts, count)
+            _write_trailing(out, trailing, header, wanted)
     return StagedCopy(target, stored, wanted, transcoded=True, frames=count)
 
 
@@ -194,7 +205,7 @@ def _prepare(header: Dataset, syntax: str) -> None:
     for tag in _EXTENDED_OFFSETS:
         if tag in header:
             del header[tag]
-    for tag in [t for t in sorted(header.keys()) if t > _PIXEL_DATA]:
+    for tag in [e.tag for e in header if e.tag in _NOT_TRAILING]:
         del header[tag]
     header.file_meta.TransferSyntaxUID = UID(syntax)
 
@@ -213,25 +224,34 @@ def _copy_with_header(f: BinaryIO, target: Path, header: Dataset, stored: str, *
     """The changed header, then the source's pixel data element byte for byte (read in chunks)."""
     with _create(target) as out:
         if stored == DeflatedExplicitVRLittleEndian and has_pixels:
-            # Deflated: pydicom inflated the whole data set (``_frames``); it is written whole again.
+            # Deflated: the header (as edited, the elements after the pixels included) and the
+            # pixel data of the inflated data set, written whole again.
             f.seek(0)
-            full = pydicom.dcmread(f)
-            full.update(header)
-            _dump_header(out, full, stored)
+            header[_PIXEL_DATA] = pydicom.dcmread(f)[_PIXEL_DATA]
+            _dump_header(out, header, stored)
             return
-        _dump_header(out, header, stored)
         if not has_pixels:
+            _dump_header(out, header, stored)
             return
+        trailing = _take_trailing(header)
+        _dump_header(out, header, stored)
         # ``f`` is at the pixel data's value; step back to its element header and copy to its end.
         syntax = UID(stored)
-        f.seek(f.tell() - (8 if syntax.is_implicit_VR else 12))
+        f.seek(f.tell() - _element_header_size(syntax))
         _copy_pixel_element(f, out, syntax)
+        _write_trailing(out, trailing, header, stored)
 
 
-def _copy_pixel_element(f: BinaryIO, out: BinaryIO, syntax: UID) -> None:
+def _element_header_size(syntax: UID) -> int:
+    return 8 if syntax.is_implicit_VR else 12  # (7FE0,0010) OB/OW: tag, VR, reserved, 4-byte length
+
+
+def _copy_pixel_element(f: BinaryIO, out: BinaryIO | None, syntax: UID) -> None:
+    """The pixel data element at ``f``, copied to ``out`` (None: only read past)."""
     endian = "<" if syntax.is_little_endian else ">"
-    head = f.read(8 if syntax.is_implicit_VR else 12)
-    out.write(head)
+    head = f.read(_element_header_size(syntax))
+    if out is not None:
+        out.write(head)
     length = struct.unpack(f"{endian}L", head[-4:])[0]
     if length != 0xFFFFFFFF:
         _copy(f, out, length)
@@ -240,7 +260,8 @@ def _copy_pixel_element(f: BinaryIO, out: BinaryIO, syntax: UID) -> None:
         item = f.read(8)
         if len(item) < 8:
             raise TranscodeError("its encapsulated pixel data ends early")
-        out.write(item)
+        if out is not None:
+            out.write(item)
         tag = struct.unpack(f"{endian}HH", item[:4])
         size = struct.unpack(f"{endian}L", item[4:])[0]
         if tag == (0xFFFE, 0xE0DD):
@@ -248,13 +269,68 @@ def _copy_pixel_element(f: BinaryIO, out: BinaryIO, syntax: UID) -> None:
         _copy(f, out, size)
 
 
-def _copy(f: BinaryIO, out: BinaryIO, length: int) -> None:
+def _copy(f: BinaryIO, out: BinaryIO | None, length: int) -> None:
+    if out is None:
+        f.seek(length, os.SEEK_CUR)
+        return
     while length:
         chunk = f.read(min(length, 1 << 20))
         if not chunk:
             raise TranscodeError("its pixel data ends early")
         out.write(chunk)
         length -= len(chunk)
+
+
+def _trailing_elements(source: Path, stored: str, header: Dataset) -> Dataset:
+    """The elements of ``source`` after its pixel data, but for signatures and padding (empty
+    without pixel data). The import checked they lie within the file (``dicom_api/dicom_extent.py``)."""
+    syntax = UID(stored)
+    try:
+        with source.open("rb") as f:
+            if syntax == DeflatedExplicitVRLittleEndian:
+                full = pydicom.dcmread(f)
+                trailing = Dataset({e.tag: e for e in full if e.tag > _PIXEL_DATA})
+            else:
+                try:  # leaves ``f`` at the pixel data's value, as in ``_frames``
+                    _array_common(f, [], transfer_syntax_uid=syntax)
+                except AttributeError:
+                    return Dataset()  # no pixel data
+                f.seek(f.tell() - _element_header_size(syntax))
+                _copy_pixel_element(f, None, syntax)
+                trailing = read_dataset(
+                    f, syntax.is_implicit_VR, syntax.is_little_endian, parent_encoding=header._character_set
+                )
+        for tag in [e.tag for e in trailing if e.tag in _NOT_TRAILING or e.tag <= _PIXEL_DATA]:
+            del trailing[tag]
+    except TranscodeError:
+        raise
+    except Exception as e:
+        raise TranscodeError(f"the elements after its pixel data could not be read ({type(e).__name__}: {e})") from e
+    return trailing
+
+
+def _take_trailing(header: Dataset) -> Dataset:
+    """The elements after the pixel data, taken out of ``header`` (which is written before it)."""
+    trailing = Dataset()
+    for tag in [e.tag for e in header if e.tag > _PIXEL_DATA]:
+        if tag not in _NOT_TRAILING:  # an edit may have added them; they are not copied
+            trailing[tag] = header[tag]
+        del header[tag]
+    return trailing
+
+
+def _write_trailing(out: BinaryIO, trailing: Dataset, header: Dataset, syntax: str) -> None:
+    """``trailing`` written at ``out`` (just after the pixel data) in ``syntax``."""
+    if not len(trailing):
+        return
+    target = UID(syntax)
+    encoded = DicomBytesIO()
+    encoded.is_little_endian, encoded.is_implicit_VR = target.is_little_endian, target.is_implicit_VR
+    try:
+        write_dataset(encoded, trailing, parent_encoding=header._character_set)
+    except Exception as e:
+        raise TranscodeError(f"the elements after its pixel data could not be written ({type(e).__name__}: {e})") from e
+    out.write(encoded.getvalue())
 
 
 def _decoded_photometric(meta: dict[str, Any], header: Dataset) -> str:

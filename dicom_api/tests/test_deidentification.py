@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pydicom
 import pytest
 from django.contrib.auth.models import User
 from pydicom import Dataset
-from pydicom.data import get_testdata_files
+from pydicom.data import get_testdata_file, get_testdata_files
 from pydicom.tag import BaseTag
 from pydicom.valuerep import MAX_VALUE_LEN
 from rest_framework.test import APIClient
@@ -25,6 +26,7 @@ from dicom_api.models import Action, ImportSession, PatientPseudonym, TransferLo
 from dicom_api.services import deidentification as deid
 from dicom_api.services.instance_changes import HeldBack, changes_for
 from dicom_api.tests.transfers_helpers import send
+from dicomnet.transcode import stage_copy
 from testsupport.dicom_data import GeneratedSeries, generate_series
 
 KEY = b"k" * 32
@@ -270,3 +272,46 @@ def test_a_send_to_a_deidentifying_destination_keeps_the_profile_and_records_pse
         ("success", pseudonym),
         ("failed", "ANON-UNKNOWN"),
     ]
+
+
+def _with_private_block_after_the_pixels(path: Path, *, syntax: str | None = None) -> Dataset:
+    """CT_small with the patient's name in a private block after its pixel data (group 7FE1), in
+    ``syntax`` (None: as it is)."""
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    dataset.PatientName = "Trailer^Patricia"
+    dataset.PatientBirthDate = "19700101"
+    dataset.OtherPatientIDs = "OTHER-ID-77"
+    dataset.private_block(0x7FE1, "ACME RAW 1.0", create=True).add_new(0x10, "LO", "Trailer^Patricia")
+    if syntax is not None:
+        dataset.file_meta.TransferSyntaxUID = syntax
+    dataset.save_as(path, enforce_file_format=True)
+    return dataset
+
+
+@pytest.mark.parametrize(
+    ("stored", "syntax"),
+    [(None, None), (None, "1.2.840.10008.1.2.4.80"), ("1.2.840.10008.1.2.1.99", None)],
+    ids=["header-only", "transcoded", "deflated"],
+)
+def test_a_staged_copy_is_de_identified_to_its_end(tmp_path: Path, stored: str | None, syntax: str | None) -> None:
+    """The elements after the pixel data go through the de-identification like the rest, and a
+    deflated data set (inflated whole to be copied) loses what the de-identification removed."""
+    source = tmp_path / "source.dcm"
+    original = _with_private_block_after_the_pixels(source, syntax=stored)
+    copy = stage_copy(
+        source,
+        tmp_path / "copy.dcm",
+        syntax=syntax,
+        edit=deid.Deidentification(key=KEY, options=frozenset({"allow_burned_in_annotation"})).apply,
+    )
+    raw = copy.path.read_bytes()
+    if stored is not None:  # a deflated copy: look into the inflated data set
+        assert str(pydicom.dcmread(copy.path).file_meta.TransferSyntaxUID) == stored
+        raw = pydicom.dcmread(copy.path).to_json().encode()
+    for value in (b"Trailer", b"Patricia", b"19700101", b"OTHER-ID-77"):
+        assert value not in raw
+    written = pydicom.dcmread(copy.path)
+    assert not [element.tag for element in written if element.tag.is_private]
+    assert "OtherPatientIDs" not in written and not written.get("PatientBirthDate")
+    assert written.PatientIdentityRemoved == "YES"
+    assert np.array_equal(written.pixel_array, original.pixel_array)

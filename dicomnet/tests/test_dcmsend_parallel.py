@@ -92,7 +92,6 @@ def test_four_associations_deliver_everything_and_outcomes_map_to_positions(tmp_
 def test_a_false_from_progress_stops_every_association_at_once(tmp_path: Path) -> None:
     series = generate_series(tmp_path / "src", 200)
     with fault_scp("PAR", delay=0.02) as scp:
-
         told_to_stop: list[float] = []
 
         def progress(acknowledged: int, refused: int) -> bool:

@@ -160,3 +160,51 @@ def test_a_bare_data_set_without_pixel_data_is_copied_into_a_part_10_file(tmp_pa
     assert written.PatientID == "NEW-1"
     assert str(written.file_meta.TransferSyntaxUID) == copy.transfer_syntax_to == "1.2.840.10008.1.2"
     assert written.ROIContourSequence == pydicom.dcmread(source, force=True).ROIContourSequence
+
+
+def _with_trailing_elements(path: Path, name: str) -> pydicom.Dataset:
+    """Sample ``name`` with, after its pixel data, a private block (group 7FE1, as some vendors
+    keep raw data there), a digital signature and trailing padding."""
+    dataset = pydicom.dcmread(get_testdata_file(name))
+    block = dataset.private_block(0x7FE1, "ACME RAW 1.0", create=True)
+    block.add_new(0x10, "OB", bytes(range(256)) * 4)
+    block.add_new(0x11, "LO", "kept after the pixels")
+    signature = pydicom.Dataset()
+    signature.MACIDNumber = 1
+    signature.DigitalSignatureUID = generate_uid()
+    signature.Signature = b"\x01\x02" * 64
+    dataset.DigitalSignaturesSequence = [signature]
+    dataset.add_new(0xFFFCFFFC, "OB", b"\0" * 64)  # Data Set Trailing Padding
+    dataset.save_as(path, enforce_file_format=True)
+    return dataset
+
+
+@pytest.mark.parametrize(
+    ("name", "syntax"),
+    [
+        ("CT_small.dcm", None),  # a header change alone: the pixel data copied byte for byte
+        ("CT_small.dcm", JLS),
+        ("CT_small.dcm", "1.2.840.10008.1.2"),
+        ("MR_small_jp2klossless.dcm", ExplicitVRLittleEndian),  # read past encapsulated pixel data
+    ],
+)
+def test_elements_after_the_pixel_data_are_kept_but_signatures_and_padding(
+    tmp_path: Path, name: str, syntax: str | None
+) -> None:
+    source = tmp_path / "source.dcm"
+    original = _with_trailing_elements(source, name)
+    copy = stage_copy(source, tmp_path / "copy.dcm", syntax=syntax, edit=lambda ds: setattr(ds, "PatientID", "NEW-1"))
+    written = pydicom.dcmread(copy.path)
+    assert written.PatientID == "NEW-1"
+    assert np.array_equal(written.pixel_array, original.pixel_array)
+    block = written.private_block(0x7FE1, "ACME RAW 1.0")
+    assert block[0x10].value == bytes(range(256)) * 4
+    text = block[0x11].value  # a private LO is UN (its bytes) once written in implicit VR
+    assert (text.decode().rstrip() if isinstance(text, bytes) else text) == "kept after the pixels"
+    assert "DigitalSignaturesSequence" not in written
+    assert 0xFFFCFFFC not in written
+    assert [e.tag for e in written if e.tag > 0x7FE00010] == [0x7FE10010, 0x7FE11010, 0x7FE11011]
+    # DCMTK (which sends the copy) reads it to its end, the private block included.
+    dump = subprocess.run(["dcmdump", "+L", str(copy.path)], capture_output=True, text=True, check=True)
+    assert "(7fe1,1011)" in dump.stdout
+    assert "(fffa,fffa)" not in dump.stdout.lower() and "error" not in (dump.stdout + dump.stderr).lower()
