@@ -4,8 +4,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from destinations.audit import DestinationAction, announce, changes_between, secrets_of, settings_of
 from destinations.models import Destination
 from destinations.validators import clean_ae_title, clean_host, validate_port
 
@@ -45,7 +47,28 @@ class DestinationAdmin(admin.ModelAdmin[Destination]):
             fields += ["ae_title", "host", "port"]
         return fields
 
+    # Changes here are audited as in the API (destinations/audit.py), in the admin's transaction.
     def save_model(self, request: HttpRequest, obj: Destination, form: Any, change: bool) -> None:
         if not change and obj.created_by_id is None:
             obj.created_by = request.user  # type: ignore[assignment]
+        stored = Destination.objects.filter(pk=obj.pk).first() if change else None
         super().save_model(request, obj, form, change)
+        if stored is None:
+            details: dict[str, Any] = {"settings": settings_of(obj), "via": "admin"}
+            announce(DestinationAction.CREATE, actor=request.user, request=request, destination=obj, details=details)
+            return
+        details = changes_between(settings_of(stored), settings_of(obj), secrets_of(stored), secrets_of(obj))
+        if details:
+            details["via"] = "admin"
+            announce(DestinationAction.UPDATE, actor=request.user, request=request, destination=obj, details=details)
+
+    def delete_model(self, request: HttpRequest, obj: Destination) -> None:
+        details = {"settings": settings_of(obj), "via": "admin"}
+        announce(DestinationAction.DELETE, actor=request.user, request=request, destination=obj, details=details)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
+        for obj in queryset:
+            details = {"settings": settings_of(obj), "via": "admin"}
+            announce(DestinationAction.DELETE, actor=request.user, request=request, destination=obj, details=details)
+        super().delete_queryset(request, queryset)

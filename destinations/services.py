@@ -8,8 +8,10 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 
 from destinations import tls as tls_files
+from destinations.audit import DestinationAction, announce, changes_between, secrets_of, settings_of
 from destinations.models import Destination
 from dicom_transfer.exceptions import InvalidInputError
 
@@ -62,36 +64,68 @@ def _save(destination: Destination, tls: dict[str, Any] | None = None) -> None:
         tls_files.remove_key(destination)
 
 
-def destination_create(*, created_by: User | None, **fields: Any) -> Destination:
-    """A new destination from validated ``fields`` (see ``EDITABLE_FIELDS``)."""
+@transaction.atomic
+def destination_create(*, created_by: User | None, request: HttpRequest | None = None, **fields: Any) -> Destination:
+    """A new destination from validated ``fields`` (see ``EDITABLE_FIELDS``), audited as
+    ``created_by``'s in the same transaction."""
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"not destination fields: {sorted(unknown)}")
     tls = fields.pop("tls", None)
     destination = Destination(created_by=created_by, **fields)
     _save(destination, tls)
+    replaced = sorted(name for name, value in secrets_of(destination).items() if value)
+    if tls is not None and tls["client_key"]:
+        replaced.append("tls_client_key")
+    announce(
+        DestinationAction.CREATE,
+        actor=created_by,
+        request=request,
+        destination=destination,
+        details={"settings": settings_of(destination), **({"replaced": replaced} if replaced else {})},
+    )
     logger.info("destination %s created (by user id %s)", destination.pk, getattr(created_by, "pk", None))
     return destination
 
 
-def destination_update(*, destination: Destination, **fields: Any) -> Destination:
-    """Change the given validated ``fields`` of ``destination``; the others stay."""
+@transaction.atomic
+def destination_update(
+    *, destination: Destination, actor: User | None, request: HttpRequest | None = None, **fields: Any
+) -> Destination:
+    """Change the given validated ``fields`` of ``destination``; the others stay. What changed is
+    audited as ``actor``'s in the same transaction (nothing changed: no entry)."""
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"not destination fields: {sorted(unknown)}")
     tls = fields.pop("tls", None)
+    before, secrets_before = settings_of(destination), secrets_of(destination)
+    had_key = tls is not None and tls_files.has_client_key(destination)
     names = sorted([*fields, *(["tls"] if tls is not None else [])])
     if any(name in fields and fields[name] != getattr(destination, name) for name in _PEER_FIELDS):
         destination.accepted_transfer_syntaxes = None
     for name, value in fields.items():
         setattr(destination, name, value)
     _save(destination, tls)
+    details = changes_between(before, settings_of(destination), secrets_before, secrets_of(destination))
+    if tls is not None and (tls["client_key"] or (tls["client_key"] == "" and had_key)):  # a new key, or removed
+        details["replaced"] = sorted([*details.get("replaced", []), "tls_client_key"])
+    if details:
+        announce(DestinationAction.UPDATE, actor=actor, request=request, destination=destination, details=details)
     logger.info("destination %s updated (%s)", destination.pk, ", ".join(names) or "nothing")
     return destination
 
 
-def destination_delete(*, destination: Destination) -> None:
-    """Delete ``destination``. Audit entries naming it keep their snapshot; their link becomes null."""
+@transaction.atomic
+def destination_delete(*, destination: Destination, actor: User | None, request: HttpRequest | None = None) -> None:
+    """Delete ``destination``, audited as ``actor``'s with its last settings. Audit entries naming
+    it keep their snapshot; their link becomes null."""
     pk = destination.pk
+    announce(
+        DestinationAction.DELETE,
+        actor=actor,
+        request=request,
+        destination=destination,
+        details={"settings": settings_of(destination)},
+    )
     destination.delete()
     logger.info("destination %s deleted", pk)

@@ -38,11 +38,20 @@ class DestinationViewSet(viewsets.ModelViewSet[Destination]):
     def perform_create(self, serializer: serializers.BaseSerializer[Destination]) -> None:
         user = self.request.user
         assert isinstance(user, User)
-        serializer.instance = services.destination_create(created_by=user, **serializer.validated_data)
+        serializer.instance = services.destination_create(
+            created_by=user, request=self.request, **serializer.validated_data
+        )
 
     def perform_update(self, serializer: serializers.BaseSerializer[Destination]) -> None:
         assert serializer.instance is not None
-        services.destination_update(destination=serializer.instance, **serializer.validated_data)
+        services.destination_update(
+            destination=serializer.instance, actor=self._actor(), request=self.request, **serializer.validated_data
+        )
 
     def perform_destroy(self, instance: Destination) -> None:
-        services.destination_delete(destination=instance)
+        services.destination_delete(destination=instance, actor=self._actor(), request=self.request)
+
+    def _actor(self) -> User:
+        user = self.request.user
+        assert isinstance(user, User)
+        return user

@@ -61,3 +61,24 @@ def record_account_event(
 ) -> TransferLog:
     """The receiver of ``authentication.audit.account_event`` (connected in ``DicomApiConfig.ready``)."""
     return audit_record(action=Action(action), status=Status(status), user=user, request=request, **fields)
+
+
+def record_destination_event(
+    sender: object,
+    *,
+    action: str,
+    user: Any,
+    request: HttpRequest | None,
+    destination: Destination,
+    details: dict[str, Any],
+    **_: Any,
+) -> TransferLog:
+    """The receiver of ``destinations.audit.destination_event`` (connected in ``DicomApiConfig.ready``)."""
+    return audit_record(
+        action=Action(action),
+        status=Status.SUCCESS,
+        user=user,
+        request=request,
+        destination=destination,
+        details=details,
+    )

@@ -27,6 +27,10 @@ class Action(models.TextChoices):
     PASSWORD_CHANGE = "password_change", "Password changed"
     PASSWORD_RESET = "password_reset", "Password reset"
     PSEUDONYM_LOOKUP = "pseudonym_lookup", "Pseudonym looked up"  # an admin asked who a pseudonym is
+    # Destinations (destinations/audit.py): who added, changed or deleted one, and what.
+    DESTINATION_CREATE = "destination_create", "Destination added"
+    DESTINATION_UPDATE = "destination_update", "Destination changed"
+    DESTINATION_DELETE = "destination_delete", "Destination deleted"
 
 
 class Status(models.TextChoices):

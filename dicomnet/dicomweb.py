@@ -235,9 +235,8 @@ def probe(target: WebTarget) -> EchoResult:
                 f"{url} answered, but not as a DICOMweb server does (no DICOM JSON): check the destination's URL.",
                 output,
             )
-        return result(
-            EchoCategory.OK, f"{_origin(target.url)} answers DICOMweb (QIDO-RS) and accepts our credentials.", output
-        )
+        credentials = "" if target.auth.type is AuthType.NONE else " and accepts our credentials"
+        return result(EchoCategory.OK, f"{_origin(target.url)} answers DICOMweb (QIDO-RS){credentials}.", output)
     if status in (401, 403):
         return result(EchoCategory.REJECTED, http_status_message(status, url, what="QIDO-RS"), output)
     if status in (404, 405) or 300 <= status < 400:

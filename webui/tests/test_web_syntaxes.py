@@ -4,6 +4,7 @@ storescp that accepts only implicit VR little endian (+xi) and of one that accep
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from destinations.models import Destination
+from dicom_api.audit import audit_record
+from dicom_api.models import Action, Status
 from testsupport.peers import LOOPBACK, storescp
 from webui.tests import test_web_e2e
 from webui.tests.test_web_e2e import Screen
@@ -68,3 +71,57 @@ def test_an_admin_sees_what_each_destination_accepts_and_sets_the_policy(
         expect(every.locator(".policy")).to_have_text("Sent: JPEG-LS lossless")
     assert Destination.objects.get(name="Accepts all").transfer_syntax_policy == "1.2.840.10008.1.2.4.80"
     assert Destination.objects.get(name="Implicit only").transfer_syntax_policy == "as-stored"
+
+    # The change is in the audit log, before and after, by the admin who made it.
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Action").select_option("destination_update")
+    page.get_by_role("button", name="Apply").click()
+    log_rows = page.locator("#log tbody tr")
+    expect(log_rows).to_have_count(1)
+    expect(log_rows.first).to_contain_text("destination update")
+    expect(log_rows.first).to_contain_text("Accepts all")
+    log_rows.first.get_by_role("button", name=re.compile("Details")).click()
+    dialog = page.locator("#log-dialog")
+    expect(dialog).to_contain_text("transfer syntax policy: as-stored → 1.2.840.10008.1.2.4.80")
+    expect(dialog).to_contain_text("root")
+
+
+def test_the_audit_entry_of_a_transcoded_send_says_what_went_in_which_syntax(screen: Screen, admin_user: User) -> None:
+    """What the worker recorded (``details.transcoded``, dicom_api/tests/test_transcoding.py), shown."""
+    audit_record(
+        action=Action.SEND,
+        status=Status.SUCCESS,
+        user=admin_user,
+        series_instance_uid="1.2.3.4",
+        series_description="Knee",
+        instance_count=3,
+        details={
+            "attempts": [],
+            "transcoded": [
+                {"from": "1.2.840.10008.1.2.4.91", "to": "1.2.840.10008.1.2", "instances": 2},
+                {"from": "1.2.840.10008.1.2.4.70", "to": "1.2.840.10008.1.2", "instances": 1},
+            ],
+        },
+    )
+    page = screen.page
+    screen.login("root")
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Action").select_option("send")
+    page.get_by_role("button", name="Apply").click()
+    page.locator("#log tbody tr").first.get_by_role("button", name=re.compile("Details")).click()
+    dialog = page.locator("#log-dialog")
+    expect(dialog).to_contain_text("2 instances: JPEG 2000 (lossy) → Implicit VR Little Endian")
+    expect(dialog).to_contain_text("1 instance: JPEG Lossless SV1 → Implicit VR Little Endian")
+
+
+def test_a_dicomweb_destination_is_not_said_to_await_a_probe(screen: Screen, admin_user: User) -> None:
+    Destination.objects.create(
+        name="Cloud", kind="dicomweb", url="https://127.0.0.1:9/dicom-web", port=9, host=LOOPBACK
+    )
+    page = screen.page
+    screen.login("root")
+    page.get_by_role("link", name="Destinations").click()
+    row = page.locator("#destinations tbody tr", has_text="Cloud")
+    expect(row.locator(".accepted-syntaxes")).to_have_text(
+        "Transfer syntaxes: DICOMweb negotiates none; each instance goes as the policy says."
+    )

@@ -27,10 +27,11 @@ export async function loadAdminDestinations() {
 function row(destination) {
   const result = h("span", { class: "echo-result", "aria-live": "polite" });
   const test = h("button", { type: "button", class: "secondary small", "aria-label": `Test connection to ${destination.name}` }, "Test");
-  const accepted = h("div", {}, acceptedSummary(destination.accepted_transfer_syntaxes));
+  const dicomweb = destination.kind === "dicomweb";
+  const accepted = h("div", {}, acceptedSummary(destination.accepted_transfer_syntaxes, { dicomweb }));
   test.addEventListener("click", async () => {
     const answer = await testConnection(destination, test, result);
-    if (answer && answer.accepted_transfer_syntaxes) accepted.replaceChildren(acceptedSummary(answer.accepted_transfer_syntaxes));
+    if (answer && answer.accepted_transfer_syntaxes) accepted.replaceChildren(acceptedSummary(answer.accepted_transfer_syntaxes, { dicomweb }));
   });
   const policy = h(
     "p",

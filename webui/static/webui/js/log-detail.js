@@ -3,6 +3,7 @@
 // ids for operators (admins may open the raw details).
 
 import { formatDateTime, h, personName, statusBadge } from "./dom.js";
+import { syntaxName } from "./syntaxes.js";
 
 function patients(entry) {
   const listed = (entry.details && entry.details.patients) || [];
@@ -43,6 +44,15 @@ function seconds(value) {
 
 function words(text) {
   return String(text || "").replaceAll("_", " ");
+}
+
+// A setting's value in a sentence: yes/no, "(none)", an object as its JSON.
+function shownValue(value) {
+  if (value === null || value === undefined || value === "") return "(none)";
+  if (value === true) return "yes";
+  if (value === false) return "no";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
 }
 
 function attemptsTable(attempts) {
@@ -139,6 +149,24 @@ export function detailItems(entry, { admin = false } = {}) {
     const options = d.deidentification.options || [];
     items.push(...item("De-identified", `PS3.15 ${d.deidentification.profile} profile${options.length ? `, ${options.map(words).join(", ")}` : ""}`));
   }
+  if (Array.isArray(d.transcoded) && d.transcoded.length) {
+    const lines = d.transcoded.map((t) =>
+      h("li", {}, `${t.instances} instance${t.instances === 1 ? "" : "s"}: ${syntaxName(t.from)} → ${syntaxName(t.to)}`),
+    );
+    items.push(...item("Transcoded", h("ul", { class: "plain" }, ...lines)));
+  }
+  // A destination's or a user's settings as they were made, changed (before → after) or deleted.
+  if (d.settings && entry.action.startsWith("destination_")) {
+    const shown = Object.entries(d.settings).filter(([, value]) => value !== "" && value !== null && value !== undefined);
+    items.push(...item("Settings", h("ul", { class: "plain" }, ...shown.map(([field, value]) => h("li", {}, `${words(field)}: ${shownValue(value)}`)))));
+  }
+  if (d.changes && typeof d.changes === "object" && !Array.isArray(d.changes)) {
+    const lines = Object.entries(d.changes).map(([field, [before, after]]) =>
+      h("li", {}, `${words(field)}: ${shownValue(before)} → ${shownValue(after)}`),
+    );
+    items.push(...item("Changed", h("ul", { class: "plain" }, ...lines)));
+  }
+  if (Array.isArray(d.replaced) && d.replaced.length) items.push(...item("Replaced", `${d.replaced.map(words).join(", ")} (never shown)`));
   if (d.held_back) items.push(...item("Held back", `${d.held_back} instance(s) not sent to this destination.`));
   if (d.retry_of) items.push(...item("Retry", "This transfer retried an earlier one that had failed or was cancelled."));
   if (d.retried_by) items.push(...item("Retried", "This transfer was sent again as a new transfer."));

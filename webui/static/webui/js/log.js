@@ -97,7 +97,7 @@ function row(entry) {
     "tr",
     { "data-entry": String(entry.id) },
     h("td", {}, h("time", { datetime: entry.timestamp }, formatDateTime(entry.timestamp))),
-    h("td", {}, entry.action.replace("_", " ")),
+    h("td", {}, entry.action.replaceAll("_", " ")),
     h("td", {}, statusBadge(entry.status)),
     h("td", {}, entry.user ? entry.user.username : ""),
     h("td", {}, patientCell(entry)),
@@ -130,7 +130,7 @@ async function showDetail(id, opener) {
     // The row we have is the same entry; show it.
   }
   $("#log-detail").replaceChildren(...detailItems(entry, { admin: document.body.classList.contains("is-admin") }));
-  $("#log-detail-title").textContent = `${entry.action.replace("_", " ")} · ${formatDateTime(entry.timestamp)}`;
+  $("#log-detail-title").textContent = `${entry.action.replaceAll("_", " ")} · ${formatDateTime(entry.timestamp)}`;
   dialog.addEventListener("close", () => opener.focus(), { once: true });
   dialog.showModal();
 }

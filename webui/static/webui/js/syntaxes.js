@@ -17,8 +17,27 @@ export function policyLabel(value) {
   return known ? known[1] : value;
 }
 
-// SOP classes that accept the same syntaxes are listed together.
-export function acceptedSummary(record) {
+// Names of the transfer syntaxes instances are stored in (PS3.6 Table A-1); others show their UID.
+const SYNTAX_NAMES = new Map([
+  ...POLICIES.slice(2),
+  ["1.2.840.10008.1.2.1.99", "Deflated Explicit VR Little Endian"],
+  ["1.2.840.10008.1.2.2", "Explicit VR Big Endian"],
+  ["1.2.840.10008.1.2.4.50", "JPEG Baseline (lossy)"],
+  ["1.2.840.10008.1.2.4.51", "JPEG Extended (lossy)"],
+  ["1.2.840.10008.1.2.4.57", "JPEG Lossless"],
+  ["1.2.840.10008.1.2.4.70", "JPEG Lossless SV1"],
+  ["1.2.840.10008.1.2.4.81", "JPEG-LS near-lossless"],
+  ["1.2.840.10008.1.2.4.91", "JPEG 2000 (lossy)"],
+]);
+
+export function syntaxName(uid) {
+  return SYNTAX_NAMES.get(uid) || uid;
+}
+
+// SOP classes that accept the same syntaxes are listed together. A DICOMweb server negotiates
+// nothing: it is never probed (an instance it does not take is refused, and the ledger says so).
+export function acceptedSummary(record, { dicomweb = false } = {}) {
+  if (dicomweb) return h("p", { class: "muted accepted-syntaxes" }, "Transfer syntaxes: DICOMweb negotiates none; each instance goes as the policy says.");
   if (!record) return h("p", { class: "muted accepted-syntaxes" }, "Accepted transfer syntaxes: not probed yet (test the connection).");
   const groups = new Map();
   for (const sopClass of record.sop_classes) {

@@ -305,7 +305,7 @@ export async function loadRecentImports() {
       } else {
         buttons.push(button("Open", `Open the import of ${when}`, () => reopen(entry)));
       }
-      buttons.push(button("Delete", `Delete the import of ${when}`, () => discard(entry)));
+      buttons.push(button("Delete", `Delete the import of ${when}`, (opener) => discard(entry, when, opener)));
       return h(
         "li",
         { "data-import": entry.import_id, "data-state": entry.state },
@@ -321,7 +321,7 @@ function button(label, name, action) {
   element.addEventListener("click", async () => {
     element.disabled = true;
     try {
-      await action();
+      await action(element);
     } catch (error) {
       setText($("#recent-imports-error"), error.message);
     } finally {
@@ -379,7 +379,24 @@ async function reopen(entry) {
   showImport(result);
 }
 
-async function discard(entry) {
+// Deleting removes the files from the server for good (the audit log keeps what was imported and
+// sent): asked first, as deleting a destination is.
+function confirmDelete(entry, when) {
+  const dialog = $("#delete-import-dialog");
+  $("#delete-import-text").textContent =
+    `Delete the import of ${when} (${describeImport(entry)}) from the server? Its files can't be sent any more ` +
+    "until they are imported again; the audit log keeps what was imported and sent.";
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "delete"), { once: true });
+    dialog.showModal();
+  });
+}
+
+async function discard(entry, when, opener) {
+  const confirmed = await confirmDelete(entry, when);
+  if (opener) opener.focus();
+  if (!confirmed) return;
   await api(`/api/dicom/imports/${entry.import_id}/`, { method: "DELETE" });
   if (state.target && state.target.import_id === entry.import_id) {
     state.target = null;
