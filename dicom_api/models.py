@@ -31,6 +31,7 @@ class Action(models.TextChoices):
     DESTINATION_CREATE = "destination_create", "Destination added"
     DESTINATION_UPDATE = "destination_update", "Destination changed"
     DESTINATION_DELETE = "destination_delete", "Destination deleted"
+    IMPORT_DELETE = "import_delete", "Import deleted"  # by its owner: which patients' instances
 
 
 class Status(models.TextChoices):

@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
+from django.db.models import Count, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -321,6 +322,41 @@ def _save(
 # --- Delete ------------------------------------------------------------------------------------
 
 
+def _audit_deletion(
+    session: ImportSession, *, user: AbstractBaseUser | AnonymousUser, request: HttpRequest | None
+) -> None:
+    """Who deleted which patients' instances: one GROUP BY over the import's rows."""
+    rows = list(
+        DicomInstance.objects.filter(import_session=session)
+        .values("patient_id", "patient_name")
+        .annotate(instances=Count("id"), series=Count("series_instance_uid", distinct=True), size=Sum("size_bytes"))
+        .order_by("patient_id", "patient_name")
+    )
+    single = rows[0] if len(rows) == 1 else None
+    audit_record(
+        action=Action.IMPORT_DELETE,
+        status=Status.SUCCESS,
+        user=user,
+        request=request,
+        completed_at=timezone.now(),
+        instance_count=sum(row["instances"] for row in rows),
+        patient_id=single["patient_id"] if single else "",
+        patient_name=single["patient_name"] if single else "",
+        details={
+            "import_id": str(session.pk),
+            "state": session.state,
+            "instance_count": sum(row["instances"] for row in rows),
+            "series_count": sum(row["series"] for row in rows),
+            "total_bytes": sum(int(row["size"] or 0) for row in rows),
+            "patient_count": len(rows),
+            "patients": [
+                {"patient_id": row["patient_id"], "patient_name": row["patient_name"]}
+                for row in rows[:_PATIENTS_LISTED]
+            ],
+        },
+    )
+
+
 def has_active_transfer(import_session: ImportSession) -> bool:
     """Whether a transfer of the import is pending or sending (its files must stay)."""
     return TransferLog.objects.filter(import_session=import_session, status__in=ACTIVE_STATUSES).exists()
@@ -336,8 +372,11 @@ def remove_import_directory(directory: Path) -> None:
         logger.exception("could not remove the directory of an import (%s)", directory.name)
 
 
-def import_delete(*, import_session: ImportSession) -> None:
-    """Delete an import, its rows and its files at once; ``ImportInUse`` while a transfer of it is in flight."""
+def import_delete(
+    *, import_session: ImportSession, user: AbstractBaseUser | AnonymousUser, request: HttpRequest | None = None
+) -> None:
+    """Delete an import, its rows and its files at once; ``ImportInUse`` while a transfer of it is
+    in flight. Audited as ``user``'s (``import_delete``: what it held), in the same transaction."""
     directory = import_session.directory
     with transaction.atomic():
         # The row lock keeps a concurrent send from starting on an import being deleted.
@@ -346,6 +385,7 @@ def import_delete(*, import_session: ImportSession) -> None:
             return
         if has_active_transfer(locked):
             raise ImportInUse()
+        _audit_deletion(locked, user=user, request=request)
         locked.delete()
     # After the commit: a failed removal leaves an orphan directory that housekeeping sweeps.
     remove_import_directory(directory)

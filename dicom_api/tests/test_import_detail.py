@@ -62,8 +62,17 @@ def test_delete_removes_rows_and_files_at_once(client_user: APIClient) -> None:
     assert not directory.exists()
     assert ImportSession.objects.count() == 0 and DicomInstance.objects.count() == 0
     assert client_user.get(url(created["import_id"])).status_code == 404
-    # The audit trail keeps its entry.
+    # The audit trail keeps its entry, and says who deleted which patients' instances.
     assert TransferLog.objects.get(action=Action.IMPORT).id == created["log_id"]
+    deleted = TransferLog.objects.get(action=Action.IMPORT_DELETE)
+    imported = TransferLog.objects.get(action=Action.IMPORT)
+    assert (deleted.username, deleted.status, deleted.instance_count) == ("alice", Status.SUCCESS, 2)
+    assert (deleted.patient_id, deleted.patient_name) == (imported.patient_id, imported.patient_name)
+    assert deleted.details["import_id"] == created["import_id"]
+    assert deleted.details["patients"] == [{"patient_id": imported.patient_id, "patient_name": imported.patient_name}]
+    assert (deleted.details["series_count"], deleted.details["total_bytes"]) == (1, imported.details["total_bytes"])
+    listed = client_user.get("/api/dicom/logs/", {"action": "import_delete"}).json()["results"]
+    assert [entry["id"] for entry in listed] == [deleted.pk]
 
 
 @pytest.mark.parametrize("transfer_status", [Status.PENDING, Status.SENDING])
@@ -77,3 +86,4 @@ def test_delete_with_a_transfer_in_flight_answers_409(
     assert response.status_code == 409
     assert "transfer" in response.json()["detail"]
     assert session.directory.is_dir() and DicomInstance.objects.count() == 2
+    assert not TransferLog.objects.filter(action=Action.IMPORT_DELETE).exists()  # nothing was deleted

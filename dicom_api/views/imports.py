@@ -88,7 +88,7 @@ class ImportDetailView(APIView):
         session = import_get(owner=request.user, import_id=import_id)
         if session is None:
             raise Http404
-        import_delete(import_session=session)
+        import_delete(import_session=session, user=request.user, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -2,6 +2,7 @@
 
 import { api, ApiError } from "./api.js";
 import { $, announce, formatBytes, formatDateTime, h, setText, show } from "./dom.js";
+import { takeDropped, walk } from "./dropped-files.js";
 import { showImport } from "./send.js";
 import { batches, CHUNKED_FROM, sendBatch, sendInChunks } from "./upload-batches.js";
 
@@ -10,50 +11,10 @@ const state = {
   uploading: false,
   // The open import the next upload goes into (a Resume): {import_id, received: Set, skipped}.
   target: null,
+  resuming: null, // the Resume on its way (a promise), which an Upload waits for
 };
 
 // --- Upload ----------------------------------------------------------------------------------
-
-function readEntryFile(entry) {
-  return new Promise((resolve, reject) => entry.file(resolve, reject));
-}
-
-function readDirectoryBatch(reader) {
-  return new Promise((resolve, reject) => reader.readEntries(resolve, reject));
-}
-
-async function walk(entry, found) {
-  if (entry.isFile) {
-    found.push({ file: await readEntryFile(entry), path: entry.fullPath.replace(/^\//, "") });
-  } else if (entry.isDirectory) {
-    const reader = entry.createReader();
-    // readEntries answers in batches (100 in Chromium) until it answers an empty one.
-    for (;;) {
-      const batch = await readDirectoryBatch(reader);
-      if (!batch.length) break;
-      for (const child of batch) await walk(child, found);
-    }
-  }
-}
-
-// Entries must be taken from the DataTransfer during the drop event itself.
-function takeDropped(dataTransfer) {
-  const entries = [];
-  const plain = [];
-  for (const item of Array.from(dataTransfer.items || [])) {
-    if (item.kind !== "file") continue;
-    const entry = typeof item.webkitGetAsEntry === "function" ? item.webkitGetAsEntry() : null;
-    if (entry) entries.push(entry);
-    else {
-      const file = item.getAsFile();
-      if (file) plain.push({ file, path: file.name });
-    }
-  }
-  if (!entries.length && !plain.length) {
-    for (const file of Array.from(dataTransfer.files || [])) plain.push({ file, path: file.name });
-  }
-  return { entries, plain };
-}
 
 // A Resume: the open import being filled again, and what it already has ("path\0size").
 function itemKey(item) {
@@ -103,6 +64,13 @@ function renderStaged() {
 }
 
 async function startUpload() {
+  if (state.resuming) {
+    try {
+      await state.resuming;
+    } catch {
+      return; // the Resume said why (Recent imports)
+    }
+  }
   if (state.uploading || !state.staged.length) return;
   state.uploading = true;
   const bar = $("#upload-bar");
@@ -333,8 +301,20 @@ function button(label, name, action) {
 
 // Resume: the browser can't read the files again by itself; the user picks the same folder and
 // only what the server has not received is staged.
+// An Upload clicked while the import's manifest is on its way waits for it (it would otherwise
+// start a new import from the first byte).
 async function resume(entry) {
   if (state.uploading) return;
+  const pending = resumeInto(entry);
+  state.resuming = pending;
+  try {
+    await pending;
+  } finally {
+    if (state.resuming === pending) state.resuming = null;
+  }
+}
+
+async function resumeInto(entry) {
   const manifest = await api(`/api/dicom/imports/${entry.import_id}/files/`);
   state.target = {
     import_id: entry.import_id,
