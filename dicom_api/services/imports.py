@@ -29,7 +29,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from dicom_api.audit import audit_record
-from dicom_api.dicomfile import DicomFileError, InstanceHeader, read_header
+from dicom_api.dicomfile import DicomFileError, InstanceHeader, NotDicomError, read_header
 from dicom_api.models import ACTIVE_STATUSES, Action, DicomInstance, ImportSession, ImportState, Status, TransferLog
 from dicom_api.services.archives import ArchiveLimits, DamagedArchive, ZipArchive, is_zip
 from dicom_api.storage import check_free_space, raise_if_disk_full
@@ -164,10 +164,24 @@ def import_record_failure(
     )
 
 
+def _not_dicom(path: Path, name: str, reason: str) -> str:
+    """Why a file that is not DICOM was not imported, said of a ".zip" as of an archive."""
+    if not name.lower().endswith(".zip"):
+        return reason
+    if is_zip(path):  # a ZIP inside an uploaded ZIP
+        return "an archive inside an archive is not opened: unpack it and upload its files"
+    return "neither a DICOM file nor a readable ZIP archive (damaged, or not a ZIP)"
+
+
 def _import_candidate(state: Staging, path: Path, name: str, *, staged: bool) -> None:
     """Read one file's header and keep it (moved into the import), or note why not."""
     try:
         header = read_header(path)
+    except NotDicomError as e:
+        state.error(name, _not_dicom(path, name, str(e)))
+        if staged:
+            path.unlink(missing_ok=True)
+        return
     except DicomFileError as e:
         state.error(name, str(e))
         if staged:

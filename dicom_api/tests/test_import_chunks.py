@@ -105,8 +105,12 @@ def test_a_chunked_upload_is_the_owners_and_needs_an_open_import(
 def test_a_whole_file_that_is_not_dicom_is_recorded_with_its_error(client_user: APIClient) -> None:
     import_id = open_import(client_user)
     upload_id = start(client_user, import_id, "DISC/notes.zip", 5).json()["upload_id"]
-    # Not a ZIP after all: a file like any other, refused as not DICOM.
+    # Not a ZIP after all: a file like any other, refused as neither.
     body = send_chunk(client_user, import_id, upload_id, 0, b"hello").json()
     assert body["complete"] is True
-    assert body["batch"]["errors"] == [{"filename": "DISC/notes.zip", "error": "not a DICOM file"}]
+    [error] = body["batch"]["errors"]
+    assert error == {
+        "filename": "DISC/notes.zip",
+        "error": "neither a DICOM file nor a readable ZIP archive (damaged, or not a ZIP)",
+    }
     assert ImportSession.objects.get(pk=import_id).instance_count == 0

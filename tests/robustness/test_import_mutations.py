@@ -206,7 +206,9 @@ def test_a_deflate_bomb_inside_nested_zips_is_refused_within_the_memory_bound(
     assert response.status_code == 400
     errors = {e["filename"]: e["error"] for e in response.json()["errors"]}
     assert "inflates to more than" in errors["outer.zip/bomb.dcm"]
-    assert errors["outer.zip/middle.zip"] == "not a DICOM file"  # archives in archives are not opened
+    assert errors["outer.zip/middle.zip"] == (
+        "an archive inside an archive is not opened: unpack it and upload its files"
+    )
     assert peak < memory_bound(), f"peak {peak / 1024**2:.0f} MiB"
     assert_no_stray_files(tmp_path / "imports")
 

@@ -4,7 +4,9 @@ serious); an operator has no dashboard."""
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractUser
@@ -38,6 +40,18 @@ def seed(owner: AbstractUser) -> None:
     make_transfer(owner, Status.PENDING, destination_name="Archive")  # type: ignore[arg-type]
 
 
+def _labels_fit(selector: str, page: Any, *, pattern: str, count: int) -> None:
+    """The axis labels of a chart are written the page's way and lie wholly inside its picture."""
+    labels = page.locator(f"{selector} g.column text")
+    expect(labels).to_have_count(count)
+    box = page.locator(f"{selector} svg").bounding_box()
+    for index in range(count):
+        label = labels.nth(index)
+        assert re.fullmatch(pattern, label.text_content() or ""), label.text_content()
+        inside = label.bounding_box()
+        assert box["x"] - 0.5 <= inside["x"] and inside["x"] + inside["width"] <= box["x"] + box["width"] + 0.5
+
+
 def test_an_admin_sees_the_dashboard_with_charts(screen: Screen, admin_user: AbstractUser) -> None:
     if not AXE.exists():
         message = f"{AXE} is missing: `make axe` (part of `make test`) fetches axe-core with npm."
@@ -58,6 +72,7 @@ def test_an_admin_sees_the_dashboard_with_charts(screen: Screen, admin_user: Abs
     charts = view.locator("svg.chart-svg[role=img]")
     expect(charts).to_have_count(4)
     expect(page.locator("#chart-timeline g.column")).to_have_count(25)
+    _labels_fit("#chart-timeline", page, pattern=r"\d\d:\d\d", count=7)  # every 4th hour, the current one last
     outcomes = page.locator("#chart-outcomes svg")
     expect(outcomes).to_have_attribute("aria-label", "Archive: 0 succeeded, 0 failed; Ward PACS: 6 succeeded, 1 failed")
     times = page.locator("#chart-times svg")
@@ -77,6 +92,7 @@ def test_an_admin_sees_the_dashboard_with_charts(screen: Screen, admin_user: Abs
     expect(page.get_by_role("button", name="Last 7 days")).to_have_attribute("aria-pressed", "true")
     expect(summary).to_contain_text("In the last 7 days: 7 transfers succeeded, 1 failed")
     expect(page.locator("#chart-timeline g.column")).to_have_count(8)
+    _labels_fit("#chart-timeline", page, pattern=r"\d\d-\d\d", count=8)
     expect(archive.locator("td").nth(0)).to_have_text("1")
     assert axe_violations(page) == []
 

@@ -276,21 +276,38 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
         page.get_by_role("checkbox", name="#1 Chest CT").check()
         page.get_by_role("button", name="Send (1 transfer)").click()
         confirm = page.locator("#resend-dialog")
-        expect(confirm).to_contain_text("Already sent: Chest CT → Main PACS (delivered")
+        expect(confirm).to_contain_text("Already sent: #1 Chest CT (CT) → Main PACS (delivered")
+        expect(confirm.get_by_role("button", name="Send only the others")).to_be_hidden()  # there are none
         confirm.get_by_role("button", name="Cancel").click()
         expect(groups).to_have_count(2)
+        expect(page.locator("#send-error")).to_have_text(
+            "Not sent: these series had been delivered before, and you chose not to send them again."
+        )
         page.get_by_role("button", name="Send (1 transfer)").click()
         confirm.get_by_role("button", name="Send again").click()
         expect(groups).to_have_count(3)
         for index in range(3):
             expect(groups.nth(index).locator(".status")).to_have_text("success", timeout=30_000)
 
+        # Partly sent before: "Send only the others" sends what was not, and only that.
+        page.get_by_role("checkbox", name="#1 Chest CT").check()
+        page.get_by_role("checkbox", name=re.compile("Head MR")).check()
+        page.get_by_role("button", name="Send (2 transfers)").click()
+        expect(confirm).to_contain_text(
+            "1 of the 2 series × destination were sent before: #1 Chest CT (CT) → Main PACS"
+        )
+        confirm.get_by_role("button", name="Send only the others").click()
+        expect(groups).to_have_count(4)
+        expect(groups.first.locator(".status")).to_have_text("success", timeout=30_000)
+
     sends = TransferLog.objects.filter(action=Action.SEND, user=user)
     assert sorted(sends.values_list("status", "destination_id", "instances_sent")) == [
+        ("success", target.pk, 4),
         ("success", target.pk, 5),
         ("success", target.pk, 6),
         ("success", target.pk, 6),
     ]
+    assert sends.filter(series_description="Chest CT").count() == 2  # not a third time
 
     # The audit log: filter the sends of one patient.
     page.get_by_role("link", name="Audit log").click()
@@ -308,7 +325,7 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
     page.get_by_label("Search").fill("")
     page.get_by_label("Destination", exact=True).select_option("Main PACS")
     page.get_by_role("button", name="Apply").click()
-    expect(log_rows).to_have_count(3)  # the Chest CT was sent twice
+    expect(log_rows).to_have_count(4)  # the Chest CT was sent twice, the Head MR once
     # Sorting by patient, both ways: A to Z first.
     page.get_by_role("button", name="Patient").click()
     expect(page.locator('#log th[data-sort="patient_name"]')).to_have_attribute("aria-sort", "ascending")
@@ -336,13 +353,13 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
     csv_text = Path(download_info.value.path()).read_text()
     assert download_info.value.suggested_filename.endswith(".csv")
     lines = [line for line in csv_text.splitlines() if line.strip()]
-    assert len(lines) == 4, csv_text  # the header and three sends
+    assert len(lines) == 5, csv_text  # the header and four sends
     assert "ARCHIVE^BOB" in csv_text and "FOLDER^ALICE" in csv_text
 
     # Narrow window: nothing sticks out sideways (wide tables scroll inside their box).
     page.set_viewport_size({"width": 390, "height": 800})
     page.get_by_role("link", name="Send").click()
-    expect(page.locator("#transfers tbody tr.group")).to_have_count(3)  # the Chest CT was sent again
+    expect(page.locator("#transfers tbody tr.group")).to_have_count(4)  # the Chest CT again, the Head MR
     wide = page.evaluate(
         """() => Array.from(document.querySelectorAll('body *'))
             .filter((e) => e.getBoundingClientRect().right > 391 && e.getClientRects().length)

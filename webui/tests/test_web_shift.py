@@ -272,9 +272,12 @@ def test_a_shift_of_sends_grouped_by_study_with_a_failure_and_its_audit(
         "Choose a From date on or before the To date."
     )
     expect(page.locator("#f-date-from")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-date-to")).to_have_attribute("aria-invalid", "true")  # both are at fault
     page.locator("#f-date-from").fill("12/01/2026")
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("#f-dates-error")).to_contain_text("year-month-day, for example")
+    expect(page.locator("#f-date-from")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-date-to")).not_to_have_attribute("aria-invalid", "true")  # only From is
     page.get_by_role("button", name="Reset").click()
     expect(page.locator("#f-dates-error")).to_be_hidden()
 

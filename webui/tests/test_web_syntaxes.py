@@ -68,19 +68,27 @@ def test_an_admin_sees_what_each_destination_accepts_and_sets_the_policy(
         dialog.get_by_label("Transfer syntax").select_option(label="JPEG-LS lossless")
         dialog.get_by_role("button", name="Save").click()
         expect(dialog).to_be_hidden()
-        expect(every.locator(".policy")).to_have_text("Sent: JPEG-LS lossless")
+        expect(every.locator(".policy")).to_have_text("Sent: JPEG-LS lossless")  # which it accepts
+        # A preferred syntax the destination did not accept at its probe: the list says so.
+        only.get_by_role("button", name="Edit Implicit only").click()
+        dialog.get_by_label("Transfer syntax").select_option(label="JPEG 2000 lossless")
+        dialog.get_by_role("button", name="Save").click()
+        expect(dialog).to_be_hidden()
+        expect(only.locator(".policy")).to_have_text(
+            "Sent: JPEG 2000 lossless — which its last probe did not accept: instances go in a syntax it accepts"
+        )
     assert Destination.objects.get(name="Accepts all").transfer_syntax_policy == "1.2.840.10008.1.2.4.80"
-    assert Destination.objects.get(name="Implicit only").transfer_syntax_policy == "as-stored"
+    assert Destination.objects.get(name="Implicit only").transfer_syntax_policy == "1.2.840.10008.1.2.4.90"
 
     # The change is in the audit log, before and after, by the admin who made it.
     page.get_by_role("link", name="Audit log").click()
     page.get_by_label("Action").select_option("destination_update")
     page.get_by_role("button", name="Apply").click()
     log_rows = page.locator("#log tbody tr")
-    expect(log_rows).to_have_count(1)
-    expect(log_rows.first).to_contain_text("destination update")
-    expect(log_rows.first).to_contain_text("Accepts all")
-    log_rows.first.get_by_role("button", name=re.compile("Details")).click()
+    expect(log_rows).to_have_count(2)
+    changed = log_rows.filter(has_text="Accepts all")
+    expect(changed).to_contain_text("destination update")
+    changed.get_by_role("button", name=re.compile("Details")).click()
     dialog = page.locator("#log-dialog")
     expect(dialog).to_contain_text("transfer syntax policy: as-stored → 1.2.840.10008.1.2.4.80")
     expect(dialog).to_contain_text("root")

@@ -45,6 +45,13 @@ function legend(y, items) {
   );
 }
 
+// A column's name, written as the rest of the page writes times (24-hour, month-day), whatever
+// the browser's locale.
+function columnName(when, bucket) {
+  const pad = (number) => String(number).padStart(2, "0");
+  return bucket === "hour" ? `${pad(when.getHours())}:${pad(when.getMinutes())}` : `${pad(when.getMonth() + 1)}-${pad(when.getDate())}`;
+}
+
 // Stacked columns: successes and failures of every destination per hour or day.
 function timeline(points, bucket) {
   const height = 190;
@@ -55,15 +62,20 @@ function timeline(points, bucket) {
     const x = 40 + index * step;
     const ok = (point.succeeded / most) * plot;
     const bad = (point.failed / most) * plot;
-    const when = new Date(point.start);
-    const name = bucket === "hour" ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : when.toLocaleDateString();
+    const name = columnName(new Date(point.start), bucket);
     const tip = `${name}: ${point.succeeded} succeeded, ${point.failed} failed`;
     const parts = [
       svg("rect", { x, y: 10 + plot - ok, width: step * 0.8, height: ok, class: "bar-ok" }, svg("title", {}, tip)),
       svg("rect", { x, y: 10 + plot - ok - bad, width: step * 0.8, height: bad, class: "bar-bad" }, svg("title", {}, tip)),
     ];
+    // Every 4th hour, counted back from the last (the current one), each under its column; the
+    // last ends at its column's right edge, inside the chart.
     const every = bucket === "hour" ? 4 : 1;
-    if (index % every === 0) parts.push(svg("text", { x, y: plot + 26, class: "chart-text small" }, name));
+    if ((points.length - 1 - index) % every === 0) {
+      const last = index === points.length - 1;
+      const at = last ? { x: x + step * 0.8, "text-anchor": "end" } : { x: x + step * 0.4, "text-anchor": "middle" };
+      parts.push(svg("text", { ...at, y: plot + 26, class: "chart-text small" }, name));
+    }
     return svg("g", { class: "column" }, ...parts);
   });
   const total = points.reduce((sum, p) => sum + p.succeeded + p.failed, 0);

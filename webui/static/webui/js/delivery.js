@@ -3,30 +3,46 @@
 
 import { $, formatDateTime, h } from "./dom.js";
 
-// Ask with the resend dialog; resolves true when the user chose to send again.
-function askResend(text) {
+// Ask with the resend dialog; resolves "yes" (send everything again), "others" (only what was
+// not sent before: offered when there is some) or "no".
+function askResend(text, { others = false } = {}) {
   const dialog = $("#resend-dialog");
   $("#resend-text").textContent = text;
+  $("#resend-others").hidden = !others;
   dialog.returnValue = "";
   return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+    dialog.addEventListener("close", () => resolve(["yes", "others"].includes(dialog.returnValue) ? dialog.returnValue : "no"), { once: true });
     dialog.showModal();
   });
 }
 
+function seriesLabel(series, uid) {
+  if (!series) return uid;
+  const number = series.series_number === null || series.series_number === undefined ? "" : `#${series.series_number}`;
+  return [number, series.series_description || "(no description)", series.modality ? `(${series.modality})` : ""].filter(Boolean).join(" ");
+}
+
 // A 409 of /send/ lists what was already delivered: ask whether to send it again.
-export function confirmResend(error, seriesByUid, destinations) {
+export function confirmResend(error, seriesByUid, destinations, requested = 0) {
   const pairs = (error.body && error.body.already_delivered) || [];
   const names = new Map(destinations.map((d) => [d.id, d.name]));
   const lines = pairs.slice(0, 5).map((pair) => {
     const series = seriesByUid.get(pair.series_instance_uid);
-    const what = series ? series.series_description || "(no description)" : pair.series_instance_uid;
+    const what = seriesLabel(series, pair.series_instance_uid);
     const where = names.get(pair.destination_id) || `destination ${pair.destination_id}`;
     const when = pair.completed_at ? `delivered ${formatDateTime(pair.completed_at)}` : "on its way now";
     const by = pair.transfer_id == null ? "by another user" : `transfer ${pair.transfer_id}`;
     return `${what} → ${where} (${when}, ${by})`;
   });
   const more = pairs.length > 5 ? ` and ${pairs.length - 5} more` : "";
+  const others = requested - pairs.length;
+  if (others > 0) {
+    return askResend(
+      `${pairs.length} of the ${requested} series × destination were sent before: ${lines.join("; ")}${more}. ` +
+        `Send those again too, or only the other ${others}?`,
+      { others: true },
+    );
+  }
   return askResend(`Already sent: ${lines.join("; ")}${more}. Send again?`);
 }
 

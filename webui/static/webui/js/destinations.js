@@ -24,6 +24,14 @@ export async function loadAdminDestinations() {
   }
 }
 
+// A preferred syntax (a UID) that no SOP class of the last probe accepted.
+function policyRefused(destination) {
+  const policy = destination.transfer_syntax_policy || "";
+  const record = destination.accepted_transfer_syntaxes;
+  if (!policy.startsWith("1.") || !record || record.message || !record.sop_classes.length) return false;
+  return !record.sop_classes.some((c) => c.transfer_syntaxes.some((syntax) => syntax.uid === policy));
+}
+
 function row(destination) {
   const result = h("span", { class: "echo-result", "aria-live": "polite" });
   const test = h("button", { type: "button", class: "secondary small", "aria-label": `Test connection to ${destination.name}` }, "Test");
@@ -37,6 +45,7 @@ function row(destination) {
     "p",
     { class: "muted policy" },
     `Sent: ${policyLabel(destination.transfer_syntax_policy)}${destination.lossy_allowed ? " (lossy allowed)" : ""}`,
+    policyRefused(destination) ? h("span", { class: "warning-text" }, " — which its last probe did not accept: instances go in a syntax it accepts") : "",
   );
   const toggle = h(
     "button",

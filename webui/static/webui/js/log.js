@@ -30,24 +30,25 @@ function isDate(text) {
   return date.getUTCMonth() === Number(match[2]) - 1 && date.getUTCDate() === Number(match[3]);
 }
 
-// The date filters in words, before the server is asked: "" when they are fine.
+// The date filters in words, before the server is asked: the problem ("" when they are fine)
+// and the fields it is in (only the one written wrong, or both when From is after To).
 function datesProblem() {
   const from = $("#f-date-from").value.trim();
   const to = $("#f-date-to").value.trim();
-  for (const [label, value] of [["From", from], ["To", to]]) {
-    if (value && !isDate(value)) return `Write “${label}” as year-month-day, for example 2026-12-01 (you wrote “${value}”).`;
+  for (const [label, value, id] of [["From", from, "#f-date-from"], ["To", to, "#f-date-to"]]) {
+    if (value && !isDate(value)) return [`Write “${label}” as year-month-day, for example 2026-12-01 (you wrote “${value}”).`, [id]];
   }
   if (from && to && from > to) {
-    return `“From” (${from}) is after “To” (${to}): no entry can match. Choose a From date on or before the To date.`;
+    return [`“From” (${from}) is after “To” (${to}): no entry can match. Choose a From date on or before the To date.`, ["#f-date-from", "#f-date-to"]];
   }
-  return "";
+  return ["", []];
 }
 
 function checkDates() {
-  const problem = datesProblem();
+  const [problem, fields] = datesProblem();
   setText($("#f-dates-error"), problem);
   for (const id of ["#f-date-from", "#f-date-to"]) {
-    if (problem) $(id).setAttribute("aria-invalid", "true");
+    if (fields.includes(id)) $(id).setAttribute("aria-invalid", "true");
     else $(id).removeAttribute("aria-invalid");
   }
   return !problem;

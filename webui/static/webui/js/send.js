@@ -6,6 +6,7 @@ import { loadRecentTransfers, trackTransfers } from "./transfers.js";
 import { confirmResend, unreachableNote } from "./delivery.js";
 import { prefillSendAs, resetSendAs, sendAsValues } from "./send-as.js";
 import { initTree, renderTree, selection, syncChecks } from "./tree.js";
+import { loadRecentImports } from "./upload.js";
 
 const state = {
   importResult: null,
@@ -116,31 +117,52 @@ function updateSendButton() {
   button.textContent = ready ? `Send (${n} transfer${n === 1 ? "" : "s"})` : "Send";
 }
 
-async function send(resend = false) {
+// What one click sends: every chosen series to every chosen destination, or ("skip") all but the
+// series × destination pairs sent before, as one request per destination.
+function requests(skip) {
+  const series = Array.from(state.selected);
+  const destinations = Array.from(state.chosenDestinations);
+  if (!skip) return [{ series, destinations, resend: false }];
+  return destinations
+    .map((id) => ({ series: series.filter((uid) => !skip.has(`${uid} ${id}`)), destinations: [id], resend: false }))
+    .filter((r) => r.series.length);
+}
+
+async function send(resend = false, skip = null) {
   const button = $("#send");
   setText($("#send-error"), "");
   button.disabled = true;
   try {
-    const body = {
-      import_id: state.importResult.import_id,
-      series_instance_uids: Array.from(state.selected),
-      destination_ids: Array.from(state.chosenDestinations),
-      resend,
-    };
     const patient = sendAsValues();
-    if (patient) body.patient = patient;
-    const answer = await api("/api/dicom/send/", { method: "POST", body });
+    const transfers = [];
+    for (const r of requests(skip)) {
+      const body = {
+        import_id: state.importResult.import_id,
+        series_instance_uids: r.series,
+        destination_ids: r.destinations,
+        resend: resend || r.resend,
+      };
+      if (patient) body.patient = patient;
+      const queued = (await api("/api/dicom/send/", { method: "POST", body })).transfers;
+      transfers.push(...queued);
+      trackTransfers(queued); // each request's at once: a later one may fail
+    }
     resetSendAs();
-    trackTransfers(answer.transfers);
+    loadRecentImports(); // its count of transfers
     // The series are on their way: clear the choice, so a second click can't send them again.
     state.selected.clear();
     syncChecks();
-    announce(`${answer.transfers.length} ${answer.transfers.length === 1 ? "transfer" : "transfers"} queued.`);
+    announce(`${transfers.length} ${transfers.length === 1 ? "transfer" : "transfers"} queued.`);
   } catch (error) {
-    if (!resend && error instanceof ApiError && error.status === 409 && error.body && error.body.already_delivered) {
+    if (!resend && !skip && error instanceof ApiError && error.status === 409 && error.body && error.body.already_delivered) {
       // Sending twice is a choice: ask, and send again only if the user says so.
-      if (await confirmResend(error, state.seriesByUid, state.destinations)) return send(true);
-      announce("Not sent again.");
+      const requested = state.selected.size * state.chosenDestinations.size;
+      const choice = await confirmResend(error, state.seriesByUid, state.destinations, requested);
+      if (choice === "yes") return send(true);
+      if (choice === "others") {
+        return send(false, new Set(error.body.already_delivered.map((p) => `${p.series_instance_uid} ${p.destination_id}`)));
+      }
+      setText($("#send-error"), "Not sent: these series had been delivered before, and you chose not to send them again.");
     } else {
       setText($("#send-error"), error.message);
     }

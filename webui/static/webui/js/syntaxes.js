@@ -1,6 +1,6 @@
 // What a destination accepts (its last probe, at each connection test) and what it is sent in.
 
-import { h } from "./dom.js";
+import { formatDateTime, h } from "./dom.js";
 
 export const POLICIES = [
   ["as-stored", "As stored (converted only when not accepted)"],
@@ -45,7 +45,7 @@ export function acceptedSummary(record, { dicomweb = false } = {}) {
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(sopClass.name);
   }
-  const when = record.probed_at ? new Date(record.probed_at).toLocaleString() : "never";
+  const when = record.probed_at ? formatDateTime(record.probed_at) : "never";
   const items = [...groups].map(([syntaxes, classes]) =>
     h("li", {}, h("span", { class: "syntaxes" }, syntaxes), " — ", h("span", { class: "muted" }, classes.join(", "))),
   );

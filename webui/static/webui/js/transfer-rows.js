@@ -35,6 +35,8 @@ export function summarise(group) {
   const total = ts.reduce((sum, t) => sum + (t.instance_count || 0), 0);
   const sent = ts.reduce((sum, t) => sum + (t.instances_sent || 0), 0);
   const active = ts.filter((t) => ACTIVE.has(t.status)).length;
+  // Waiting for their next attempt (the destination did not answer, say): said so, not "in progress".
+  const retrying = ts.filter((t) => t.status === "pending" && t.next_attempt_at).length;
   const delivered = count("success");
   const failedCount = count("failed");
   const cancelled = count("cancelled");
@@ -52,6 +54,7 @@ export function summarise(group) {
     total,
     sent,
     active,
+    retrying,
     delivered,
     failed: failedCount,
     cancelled,
@@ -116,7 +119,8 @@ function groupRow(group, view) {
   const counts = [`${group.delivered} of ${n} series delivered`];
   if (group.failed) counts.push(`${group.failed} failed`);
   if (group.cancelled) counts.push(`${group.cancelled} cancelled`);
-  if (group.active) counts.push(`${group.active} in progress`);
+  if (group.active - group.retrying) counts.push(`${group.active - group.retrying} in progress`);
+  if (group.retrying) counts.push(`${group.retrying} waiting to try again`);
   const percent = percentOf(group.sent, group.total);
   const button = toggle(`group:${group.key}`, expanded, [
     h("span", { class: "patient", title: group.patientRaw }, group.label.split(" · ")[0]),
@@ -193,15 +197,23 @@ function whyRow(t, view) {
   const sent = t.instances_sent || 0;
   if (t.status === "success") {
     // Fewer than all in a success: the rest was held back (de-identification), as error_message says.
-    const acknowledged = sent >= t.instance_count ? `All ${t.instance_count}` : `${sent} of ${t.instance_count}`;
-    parts.push(h("p", { class: "success-text" }, `${acknowledged} instances acknowledged.`));
+    const acknowledged =
+      sent >= t.instance_count
+        ? t.instance_count === 1
+          ? "The instance was acknowledged."
+          : `All ${t.instance_count} instances acknowledged.`
+        : `${sent} of ${t.instance_count} instances acknowledged.`;
+    parts.push(h("p", { class: "success-text" }, acknowledged));
   }
   if (t.instances_already_delivered) {
     parts.push(h("p", { class: "muted" }, `${t.instances_already_delivered} of them were delivered before this attempt: only the rest was sent.`));
   }
   // What was not delivered is looked up only for transfers that did not succeed (toggleWhy).
   if (t.status !== "success") {
-    if (ACTIVE.has(t.status)) parts.push(h("p", { class: "muted" }, "Still being sent."));
+    if (t.status === "sending") parts.push(h("p", { class: "muted" }, "Being sent now."));
+    else if (t.status === "pending" && t.next_attempt_at) {
+      parts.push(h("p", { class: "muted" }, `Waiting: the next attempt is at ${formatDateTime(t.next_attempt_at)}; it resumes by itself.`));
+    } else if (t.status === "pending") parts.push(h("p", { class: "muted" }, "Queued: a worker will send it next."));
     else if (!why || why.loading) parts.push(h("p", { class: "muted" }, "Looking up what was not delivered…"));
     else if (why.error) parts.push(h("p", { class: "error" }, why.error));
     else parts.push(...describeNotDelivered(t, why.result));
