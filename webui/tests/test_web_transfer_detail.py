@@ -3,6 +3,8 @@ instance (de-identification) is not acknowledged, and a success has nothing to l
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
@@ -58,3 +60,34 @@ def test_an_opened_success_says_what_was_acknowledged(screen: Screen, user: User
     expect(echo).not_to_contain_text("All 2")
     # A success has nothing left to look up.
     expect(why.filter(has_text="Looking up")).to_have_count(0)
+
+
+def test_a_transfer_waiting_for_its_next_attempt_says_so_before_it_is_opened(screen: Screen, user: User) -> None:  # noqa: F811
+    page = screen.page
+    pacs = Destination.objects.create(name="Night PACS", ae_title="NIGHT", host="127.0.0.1", port=104)
+    make_transfer(
+        user,
+        Status.PENDING,
+        destination=pacs,
+        instance_count=3,
+        patient_name="DOE^JANE",
+        study_instance_uid="1.2.7",
+        series_description="Knee",
+        details={"send_request": "b" * 32},
+        attempt=1,
+        next_attempt_at=timezone.now() + timedelta(minutes=5),
+        error_message="Nothing accepts connections at 127.0.0.1:104: is the PACS running? Trying again in 5 min.",
+    )
+    screen.login("alice")
+    group = page.locator("#transfers tbody tr.group")
+    expect(group.locator(".progress-text")).to_contain_text("0 of 1 series delivered, 1 waiting to try again")
+    expect(group.locator(".progress-text")).not_to_contain_text("in progress")
+    group.locator("button.toggle").click()
+    series = page.locator("#transfers tbody tr.series")
+    expect(series.locator(".next-attempt")).to_contain_text("next attempt 20")
+    series.locator("button.toggle").click()
+    why = page.locator("#transfers tbody tr.why-row")
+    expect(why).to_contain_text("Nothing accepts connections at 127.0.0.1:104")
+    expect(why).to_contain_text("Waiting: the next attempt is at 20")
+    expect(why).to_contain_text("it resumes by itself.")
+    expect(why).not_to_contain_text("Still being sent")
