@@ -248,6 +248,8 @@ def test_a_shift_of_sends_grouped_by_study_with_a_failure_and_its_audit(
     )
     expect(attempts.locator("tbody tr")).to_have_count(1)
     cells = attempts.locator("tbody tr").first.locator("td")
+    # At 1280 px the whole table is seen, its Message column too (no sideways scrolling).
+    assert attempts.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth"), "attempts scroll"
     # The retry (the newest entry) sent only what the first transfer had not delivered: the one
     # refused instance (its two others were acknowledged already).
     expect(cells.nth(3)).to_have_text("0")  # acknowledged by this attempt
