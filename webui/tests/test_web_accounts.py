@@ -84,6 +84,16 @@ def test_an_admin_adds_a_user_changes_the_role_deactivates_and_resets(screen: Sc
     expect(
         page.locator("#users tbody tr[data-user=root]").get_by_role("button", name="Deactivate root")
     ).to_be_disabled()
+    # Nor change their own role, and the dialog says why.
+    page.locator("#users tbody tr[data-user=root]").get_by_role("button", name="Edit root").click()
+    expect(dialog.get_by_label("Role")).to_be_disabled()
+    expect(dialog.locator("#u-role-hint")).to_have_text(
+        "Your own role can't be changed here: another admin can change it."
+    )
+    dialog.get_by_role("button", name="Cancel").click()
+    row.get_by_role("button", name="Edit carol").click()
+    expect(dialog.locator("#u-role-hint")).to_be_hidden()
+    dialog.get_by_role("button", name="Cancel").click()
     actions = list(
         TransferLog.objects.filter(user=admin_user).exclude(action=Action.LOGIN).values_list("action", flat=True)
     )

@@ -105,4 +105,5 @@ def test_an_operator_has_no_dashboard(screen: Screen, user: AbstractUser) -> Non
     page.goto(screen.base_url + "/#dashboard")
     expect(page.locator("#view-send")).to_be_visible()
     expect(page.locator("#view-dashboard")).to_be_hidden()
+    expect(page).to_have_url(screen.base_url + "/#send")  # the address says what is shown
     assert client_for(user).get("/api/dicom/dashboard/").status_code == 403

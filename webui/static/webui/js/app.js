@@ -39,6 +39,12 @@ function currentView() {
 async function route() {
   if (!user) return;
   const view = currentView();
+  const wanted = location.hash.replace(/^#/, "");
+  if (wanted !== view) {
+    // A page this role does not have (a bookmark, a link from a colleague): the address says what is shown.
+    history.replaceState(null, "", `#${view}`);
+    if (VIEWS.includes(wanted)) announce(`That page is not part of your role; showing ${view === "log" ? "the audit log" : view}.`);
+  }
   for (const name of VIEWS) show($(`#view-${name}`), name === view);
   for (const link of $$("#nav a")) {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");

@@ -1,7 +1,7 @@
 // Users, for admins: list, create, edit (names, email, role), deactivate / reactivate, reset a password.
 
 import { api, ApiError } from "./api.js";
-import { $, $$, formatDateTime, h, setText } from "./dom.js";
+import { $, $$, formatDateTime, h, setText, show } from "./dom.js";
 import { clearErrors, showErrors } from "./forms.js";
 
 const ROLES = { operator: "Operator", admin: "Admin", auditor: "Auditor" };
@@ -89,6 +89,7 @@ function openForm(user, opener) {
   }
   const self = user && state.me && state.me.id === user.id;
   form.elements.role.disabled = Boolean(self);
+  show($("#u-role-hint"), Boolean(self));
   dialog.addEventListener("close", () => opener && opener.isConnected && opener.focus(), { once: true });
   dialog.showModal();
   (user ? form.elements.first_name : form.elements.username).focus();
