@@ -68,6 +68,8 @@ class ImportSession(models.Model):
     duplicate_count = models.PositiveIntegerField(default=0)
     total_bytes = models.BigIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    # The files skipped as duplicates ({filename, sop_instance_uid}), the first DUPLICATES_LISTED.
+    duplicates = models.JSONField(default=list, blank=True)
     state = models.CharField(max_length=8, choices=ImportState.choices, default=ImportState.COMPLETE)
     completed_at = models.DateTimeField(null=True, blank=True)
     # Bytes of the files received (ZIP archives at their own size), once each.

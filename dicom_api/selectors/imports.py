@@ -126,4 +126,5 @@ def import_summary(*, import_session: ImportSession) -> dict[str, Any]:
         "received_bytes": import_session.received_bytes,
         "patients": sorted(patients.values(), key=lambda p: (p["patient_name"], p["patient_id"])),
         "errors": import_session.errors,
+        "duplicates": import_session.duplicates,
     }

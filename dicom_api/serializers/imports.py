@@ -53,6 +53,14 @@ class PatientSummarySerializer(serializers.Serializer):
     studies = StudySummarySerializer(many=True)
 
 
+class ImportDuplicateSerializer(serializers.Serializer):
+    filename = serializers.CharField(help_text="The skipped file, as the client named it.")
+    sop_instance_uid = serializers.CharField(help_text="The instance it holds, which the import has from another file.")
+
+
+_DUPLICATES_HELP = "The files skipped as duplicates (their instance is in the import already), the first 100."
+
+
 class ImportResultSerializer(serializers.Serializer):
     import_id = serializers.UUIDField()
     log_id = serializers.IntegerField(allow_null=True)
@@ -67,6 +75,7 @@ class ImportResultSerializer(serializers.Serializer):
     received_bytes = serializers.IntegerField()
     patients = PatientSummarySerializer(many=True)
     errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]  # a field, not Serializer.errors
+    duplicates = ImportDuplicateSerializer(many=True, help_text=_DUPLICATES_HELP)
 
 
 class ImportRejectedSerializer(serializers.Serializer):
@@ -138,6 +147,7 @@ class BatchOutcomeSerializer(serializers.Serializer):
     received_bytes = serializers.IntegerField()
     instance_count = serializers.IntegerField(help_text="New instances this batch added.")
     duplicate_count = serializers.IntegerField()
+    duplicates = ImportDuplicateSerializer(many=True, help_text=_DUPLICATES_HELP)
     errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]  # a field, not Serializer.errors
 
 
@@ -151,4 +161,5 @@ class BatchResultSerializer(serializers.Serializer):
     received_bytes = serializers.IntegerField()
     instance_count = serializers.IntegerField()
     duplicate_count = serializers.IntegerField()
+    duplicates = ImportDuplicateSerializer(many=True, help_text=_DUPLICATES_HELP)
     errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]  # a field, not Serializer.errors

@@ -29,7 +29,14 @@ from django.utils import timezone
 
 from dicom_api.audit import audit_record
 from dicom_api.models import Action, DicomInstance, ImportFile, ImportSession, ImportState, Status
-from dicom_api.services.imports import NothingImportable, Staging, Upload, instance_rows, stage_uploads
+from dicom_api.services.imports import (
+    DUPLICATES_LISTED,
+    NothingImportable,
+    Staging,
+    Upload,
+    instance_rows,
+    stage_uploads,
+)
 from dicom_api.uploads import client_path
 from dicom_transfer.exceptions import ConflictError, NotFoundError
 
@@ -61,6 +68,7 @@ class BatchOutcome:
     received_bytes: int
     instance_count: int
     duplicate_count: int
+    duplicates: list[dict[str, str]]
     errors: list[dict[str, str]]
 
 
@@ -116,6 +124,8 @@ def _commit(import_session: ImportSession, staging: Staging, sizes: list[tuple[s
             )
         )
         duplicates = [staging.stored.pop(uid) for uid in already]
+        for item in duplicates:
+            staging.duplicate(item.filename, item.header.sop_instance_uid)
         new = list(staging.stored.values())
         DicomInstance.objects.bulk_create(instance_rows(locked, new), batch_size=_BATCH)
         ImportFile.objects.bulk_create(
@@ -127,7 +137,8 @@ def _commit(import_session: ImportSession, staging: Staging, sizes: list[tuple[s
             received_files=F("received_files") + staging.received_files,
             received_bytes=F("received_bytes") + received_bytes,
             instance_count=F("instance_count") + len(new),
-            duplicate_count=F("duplicate_count") + staging.duplicate_count + len(duplicates),
+            duplicate_count=F("duplicate_count") + staging.duplicate_count,
+            duplicates=[*locked.duplicates, *staging.duplicates][:DUPLICATES_LISTED],
             total_bytes=F("total_bytes") + sum(item.size_bytes for item in new),
             errors=[*locked.errors, *staging.errors],
             expires_at=_expiry(),
@@ -139,14 +150,15 @@ def _commit(import_session: ImportSession, staging: Staging, sizes: list[tuple[s
         import_session.pk,
         staging.received_files,
         len(new),
-        staging.duplicate_count + len(duplicates),
+        staging.duplicate_count,
         len(staging.errors),
     )
     return BatchOutcome(
         received_files=staging.received_files,
         received_bytes=received_bytes,
         instance_count=len(new),
-        duplicate_count=staging.duplicate_count + len(duplicates),
+        duplicate_count=staging.duplicate_count,
+        duplicates=staging.duplicates,
         errors=staging.errors,
     )
 
@@ -209,6 +221,7 @@ def _audit_complete(session: ImportSession, *, request: HttpRequest | None) -> N
             "received_bytes": session.received_bytes,
             "instance_count": session.instance_count,
             "duplicate_count": session.duplicate_count,
+            "duplicates": session.duplicates,
             "error_count": len(session.errors),
             "patient_count": len(patients),
             "patients": [{"patient_id": pid, "patient_name": name} for pid, name in patients[:_PATIENTS_LISTED]],

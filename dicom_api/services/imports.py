@@ -76,6 +76,11 @@ class StoredInstance:
     header: InstanceHeader
     relative_path: str
     size_bytes: int
+    filename: str = ""  # as the client named it (shown, never a path)
+
+
+# The skipped duplicates an import names (all are counted in ``duplicate_count``).
+DUPLICATES_LISTED = 100
 
 
 @dataclass
@@ -85,9 +90,16 @@ class Staging:
     duplicate_count: int = 0
     stored: dict[str, StoredInstance] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
+    duplicates: list[dict[str, str]] = field(default_factory=list)
 
     def error(self, name: str, reason: str) -> None:
         self.errors.append({"filename": name, "error": reason})
+
+    def duplicate(self, name: str, sop_instance_uid: str) -> None:
+        """A file whose instance (its SOP Instance UID) the import holds already: skipped."""
+        self.duplicate_count += 1
+        if len(self.duplicates) < DUPLICATES_LISTED:
+            self.duplicates.append({"filename": name, "sop_instance_uid": sop_instance_uid})
 
 
 def display_name(name: str) -> str:
@@ -188,7 +200,7 @@ def _import_candidate(state: Staging, path: Path, name: str, *, staged: bool) ->
             path.unlink(missing_ok=True)
         return
     if header.sop_instance_uid in state.stored:
-        state.duplicate_count += 1
+        state.duplicate(name, header.sop_instance_uid)
         if staged:
             path.unlink(missing_ok=True)
         return
@@ -205,7 +217,9 @@ def _import_candidate(state: Staging, path: Path, name: str, *, staged: bool) ->
     except OSError as e:
         raise_if_disk_full(e)
         raise
-    state.stored[header.sop_instance_uid] = StoredInstance(header=header, relative_path=relative_path, size_bytes=size)
+    state.stored[header.sop_instance_uid] = StoredInstance(
+        header=header, relative_path=relative_path, size_bytes=size, filename=name
+    )
 
 
 def _move_or_copy(source: Path, destination: Path, size: int) -> None:
@@ -289,6 +303,7 @@ def _save(
             duplicate_count=state.duplicate_count,
             total_bytes=total_bytes,
             errors=state.errors,
+            duplicates=state.duplicates,
             state=ImportState.COMPLETE,
             completed_at=now,
             received_bytes=received_bytes,
@@ -318,6 +333,7 @@ def _save(
                 "received_files": state.received_files,
                 "instance_count": len(state.stored),
                 "duplicate_count": state.duplicate_count,
+                "duplicates": state.duplicates,
                 "error_count": len(state.errors),
                 "patient_count": len({(h.patient_id, h.patient_name) for h in headers}),
                 # The audit names every patient of an import of several (the row's fields can't).

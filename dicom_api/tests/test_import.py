@@ -239,6 +239,11 @@ def test_it_stores_the_same_instance_once(client_user: APIClient) -> None:
     assert response.status_code == 201
     body = response.json()
     assert (body["received_files"], body["instance_count"], body["duplicate_count"]) == (3, 1, 2)
+    # Which files were skipped, as the client named them (the first one read is kept).
+    skipped = [d["filename"] for d in body["duplicates"]]
+    assert skipped == ["copy.dcm", "a.zip/again/a.dcm"]
+    assert len({d["sop_instance_uid"] for d in body["duplicates"]}) == 1
+    assert TransferLog.objects.get(action=Action.IMPORT).details["duplicates"] == body["duplicates"]
     session = ImportSession.objects.get()
     assert [p.name for p in files_under(session.directory)] == [DicomInstance.objects.get().relative_path]
 

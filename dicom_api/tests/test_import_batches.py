@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import io
 import zipfile
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
@@ -58,6 +60,7 @@ def test_an_import_is_filled_by_batches_and_completed(client_user: APIClient) ->
         "received_bytes": sum(len(c) for _, c in first),
         "instance_count": 3,
         "duplicate_count": 0,
+        "duplicates": [],
         "errors": [],
     }
     two = post_files(client_user, files_url(import_id), [*second, ("DISC/README.txt", b"notes")])
@@ -117,6 +120,13 @@ def test_an_instance_sent_again_in_a_later_batch_is_a_duplicate(client_user: API
     assert again.json()["batch"]["duplicate_count"] == 1
     assert again.json()["instance_count"] == 3
     assert len(stored_files()) == 3  # the second copy was removed
+    # The skipped file is named, in the batch's answer, the import's, and its audit entry.
+    uid = str(pydicom.dcmread(BytesIO(files[0][1]), stop_before_pixels=True).SOPInstanceUID)
+    named = [{"filename": "COPY/" + files[0][0], "sop_instance_uid": uid}]
+    assert again.json()["batch"]["duplicates"] == again.json()["duplicates"] == named
+    assert client_user.get(f"/api/dicom/imports/{import_id}/").json()["duplicates"] == named
+    client_user.post(f"/api/dicom/imports/{import_id}/complete/")
+    assert TransferLog.objects.get(action=Action.IMPORT).details["duplicates"] == named
 
 
 def test_a_batch_refused_whole_leaves_the_import_as_it_was(client_user: APIClient) -> None:

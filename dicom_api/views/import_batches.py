@@ -136,11 +136,13 @@ class ImportFilesView(APIView):
         body = {
             **_totals(session),
             "errors": session.errors,
+            "duplicates": session.duplicates,
             "batch": {
                 "received_files": outcome.received_files,
                 "received_bytes": outcome.received_bytes,
                 "instance_count": outcome.instance_count,
                 "duplicate_count": outcome.duplicate_count,
+                "duplicates": outcome.duplicates,
                 "errors": outcome.errors,
             },
         }

@@ -199,3 +199,23 @@ def test_a_large_zip_goes_in_chunks_and_a_reload_resumes_it_from_the_servers_off
     session = ImportSession.objects.get()
     assert (session.state, session.instance_count, session.received_bytes) == ("complete", 10, size)
     assert not ImportUpload.objects.exists()
+
+
+def test_the_files_skipped_as_duplicates_are_named(screen: Screen, user: User, tmp_path: Path) -> None:
+    root = tmp_path / "pick"
+    series = generate_series(root / "CT", 2, patient_name="TWICE^TOM", description="Twice CT")
+    copy = root / "BACKUP" / "same-as-first.dcm"
+    copy.parent.mkdir()
+    copy.write_bytes(series.files[0].read_bytes())
+    page = screen.page
+    screen.login("alice")
+    page.locator("#pick-folder").set_input_files(str(root))
+    page.get_by_role("button", name="Upload").click()
+    result = page.locator("#upload-result")
+    expect(result).to_contain_text("Imported 2 instances from 3 files, 1 duplicate skipped.")
+    duplicates = result.locator("details.duplicates")
+    duplicates.locator("summary").click()
+    expect(duplicates.locator("li")).to_have_count(1)
+    expect(duplicates.locator("li")).to_contain_text(series.sop_instance_uids[0])
+    name = duplicates.locator("li .filename").text_content() or ""
+    assert name.endswith(("BACKUP/same-as-first.dcm", "CT/" + series.files[0].name)), name  # whichever came second

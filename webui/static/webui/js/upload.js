@@ -179,6 +179,19 @@ function renderUploadOutcome(result, failure, errors) {
       ),
     );
   }
+  const duplicates = (result && result.duplicates) || [];
+  if (duplicates.length) {
+    // Which files were skipped: the same instance (SOP Instance UID) came in another file.
+    const more = result.duplicate_count > duplicates.length ? ` (the first ${duplicates.length})` : "";
+    parts.push(
+      h(
+        "details",
+        { class: "duplicates" },
+        h("summary", {}, `Skipped as duplicates${more}: their instance came in another file too`),
+        h("ul", { class: "file-errors" }, duplicates.map((d) => h("li", {}, h("span", { class: "filename" }, d.filename), ` (${d.sop_instance_uid})`))),
+      ),
+    );
+  }
   if (failure) parts.push(h("p", { class: "error", role: "alert" }, failure));
   if (errors.length) {
     parts.push(
