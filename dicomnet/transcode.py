@@ -31,11 +31,13 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
+from pydicom.errors import BytesLengthException
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 from pydicom.pixels import as_pixel_options, get_decoder, get_encoder
 from pydicom.pixels.utils import _array_common
+from pydicom.tag import BaseTag
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -68,6 +70,11 @@ _PIXEL_DATA = 0x7FE00010
 _EXTENDED_OFFSETS = (0x7FE00001, 0x7FE00002)  # they describe the old encapsulation
 # After the pixel data, not copied: the signatures (a changed copy no longer verifies) and padding.
 _NOT_TRAILING = (0xFFFAFFFA, 0xFFFCFFFC)
+# The elements after the pixel data are read into memory to be changed and written again; past this
+# many bytes (a vendor's raw data block of hundreds of MB) the copy is refused rather than the
+# worker's memory spent (the instance then goes as stored where it may, or fails alone, saying why).
+TRAILING_MAX_BYTES = 16 * 1024 * 1024
+_PIXEL_ELEMENTS = (0x7FE00008, 0x7FE00009, _PIXEL_DATA)  # float, double float, pixel data
 
 
 class TranscodeError(Exception):
@@ -109,9 +116,14 @@ def stage_copy(
     header.file_meta.TransferSyntaxUID = UID(stored)
     # The elements after the pixel data join the header, so that ``edit`` (de-identification...)
     # sees the whole data set but for its pixels; they are written after the copy's pixel data.
-    header.update(_trailing_elements(source, stored, header))
+    trailing = _trailing_elements(source, stored, header)
+    for tag in sorted(trailing.keys()):
+        _put_as_read(header, tag, trailing.get_item(tag))
     if edit is not None:
-        edit(header)
+        try:
+            edit(header)
+        except BytesLengthException as e:  # a value of the wrong length, read by the edit: this instance alone
+            raise TranscodeError(f"a value of its header can't be read ({type(e).__name__})") from e
     if syntax is not None and syntax not in TARGETS:
         raise TranscodeError(f"{syntax_name(syntax)} is not a syntax copies are written in")
     try:
@@ -167,6 +179,8 @@ def _frames(
         # A deflated file is inflated whole to be read (such files are small: the import bounds them).
         dataset = pydicom.dcmread(f)
         if "PixelData" not in dataset:
+            if any(tag in dataset for tag in _PIXEL_ELEMENTS):  # float pixel data: copied, never transcoded
+                return iter(()), {"pixel_keyword": "FloatPixelData"}
             return None, {}
         opts = as_pixel_options(dataset)
         return (get_decoder(stored).iter_array(dataset, **opts) if decode else iter(())), opts
@@ -205,14 +219,17 @@ def _prepare(header: Dataset, syntax: str) -> None:
     for tag in _EXTENDED_OFFSETS:
         if tag in header:
             del header[tag]
-    for tag in [e.tag for e in header if e.tag in _NOT_TRAILING]:
+    for tag in [tag for tag in sorted(header.keys()) if tag in _NOT_TRAILING]:  # keys: no value is decoded
         del header[tag]
     header.file_meta.TransferSyntaxUID = UID(syntax)
 
 
 def _dump_header(out: BinaryIO, header: Dataset, syntax: str) -> None:
     _prepare(header, syntax)
-    pydicom.dcmwrite(out, header, enforce_file_format=True)
+    try:
+        pydicom.dcmwrite(out, header, enforce_file_format=True)
+    except Exception as e:  # a value pydicom can't convert (a private US of odd length...): this instance alone
+        raise TranscodeError(f"its header could not be written in {syntax_name(syntax)} ({type(e).__name__})") from e
 
 
 def _write_header(target: Path, header: Dataset, syntax: str) -> None:
@@ -227,7 +244,10 @@ def _copy_with_header(f: BinaryIO, target: Path, header: Dataset, stored: str, *
             # Deflated: the header (as edited, the elements after the pixels included) and the
             # pixel data of the inflated data set, written whole again.
             f.seek(0)
-            header[_PIXEL_DATA] = pydicom.dcmread(f)[_PIXEL_DATA]
+            full = pydicom.dcmread(f)
+            for tag in _PIXEL_ELEMENTS:
+                if tag in full:
+                    header[tag] = full.get_item(tag)
             _dump_header(out, header, stored)
             return
         if not has_pixels:
@@ -289,7 +309,9 @@ def _trailing_elements(source: Path, stored: str, header: Dataset) -> Dataset:
         with source.open("rb") as f:
             if syntax == DeflatedExplicitVRLittleEndian:
                 full = pydicom.dcmread(f)
-                trailing = Dataset({e.tag: e for e in full if e.tag > _PIXEL_DATA})
+                trailing = Dataset()
+                for tag in [tag for tag in sorted(full.keys()) if tag > _PIXEL_DATA]:
+                    trailing[tag] = full.get_item(tag)
             else:
                 try:  # leaves ``f`` at the pixel data's value, as in ``_frames``
                     _array_common(f, [], transfer_syntax_uid=syntax)
@@ -297,24 +319,36 @@ def _trailing_elements(source: Path, stored: str, header: Dataset) -> Dataset:
                     return Dataset()  # no pixel data
                 f.seek(f.tell() - _element_header_size(syntax))
                 _copy_pixel_element(f, None, syntax)
+                left = source.stat().st_size - f.tell()
+                if left > TRAILING_MAX_BYTES:
+                    raise TranscodeError(
+                        f"its elements after the pixel data ({left / 2**20:.0f} MB) are too large to be copied"
+                    )
                 trailing = read_dataset(
                     f, syntax.is_implicit_VR, syntax.is_little_endian, parent_encoding=header._character_set
                 )
-        for tag in [e.tag for e in trailing if e.tag in _NOT_TRAILING or e.tag <= _PIXEL_DATA]:
+        for tag in [tag for tag in sorted(trailing.keys()) if tag in _NOT_TRAILING or tag <= _PIXEL_DATA]:
             del trailing[tag]
     except TranscodeError:
         raise
-    except Exception as e:
-        raise TranscodeError(f"the elements after its pixel data could not be read ({type(e).__name__}: {e})") from e
+    except Exception as e:  # never the exception's text: pydicom's may quote a value (a name)
+        raise TranscodeError(f"the elements after its pixel data could not be read ({type(e).__name__})") from e
     return trailing
+
+
+def _put_as_read(dataset: Dataset, tag: int, element: Any) -> None:
+    """``element`` into ``dataset`` as it is, raw if it was read raw: ``Dataset.__setitem__``
+    decodes a private element's value, which may not decode (a private US of odd length), and an
+    element nobody reads need not be. (pydicom 3.0 keeps a data set's elements in ``_dict``.)"""
+    dataset._dict[BaseTag(tag)] = element
 
 
 def _take_trailing(header: Dataset) -> Dataset:
     """The elements after the pixel data, taken out of ``header`` (which is written before it)."""
     trailing = Dataset()
-    for tag in [e.tag for e in header if e.tag > _PIXEL_DATA]:
+    for tag in [tag for tag in sorted(header.keys()) if tag > _PIXEL_DATA]:
         if tag not in _NOT_TRAILING:  # an edit may have added them; they are not copied
-            trailing[tag] = header[tag]
+            _put_as_read(trailing, tag, header.get_item(tag))
         del header[tag]
     return trailing
 
@@ -328,8 +362,8 @@ def _write_trailing(out: BinaryIO, trailing: Dataset, header: Dataset, syntax: s
     encoded.is_little_endian, encoded.is_implicit_VR = target.is_little_endian, target.is_implicit_VR
     try:
         write_dataset(encoded, trailing, parent_encoding=header._character_set)
-    except Exception as e:
-        raise TranscodeError(f"the elements after its pixel data could not be written ({type(e).__name__}: {e})") from e
+    except Exception as e:  # never the exception's text: it may quote a value
+        raise TranscodeError(f"the elements after its pixel data could not be written ({type(e).__name__})") from e
     out.write(encoded.getvalue())
 
 

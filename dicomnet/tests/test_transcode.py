@@ -208,3 +208,75 @@ def test_elements_after_the_pixel_data_are_kept_but_signatures_and_padding(
     dump = subprocess.run(["dcmdump", "+L", str(copy.path)], capture_output=True, text=True, check=True)
     assert "(7fe1,1011)" in dump.stdout
     assert "(fffa,fffa)" not in dump.stdout.lower() and "error" not in (dump.stdout + dump.stderr).lower()
+
+
+def _odd_private_us(path: Path, *, after_the_pixels: bool) -> None:
+    """CT_small with a private US element of odd length (which pydicom can't decode): in group 0009,
+    or after the pixel data with a name for its bytes (a vendor's mislabelled element)."""
+    import struct
+
+    pydicom.dcmread(get_testdata_file("CT_small.dcm")).save_as(path, enforce_file_format=True)
+    raw = path.read_bytes()
+    group = 0x7FE1 if after_the_pixels else 0x0009
+    value = b"Doe^Jane " if after_the_pixels else b"abc"
+    block = struct.pack("<HH2sH", group, 0x0010, b"LO", 4) + b"ACME"
+    block += struct.pack("<HH2sH", group, 0x1010, b"US", len(value)) + value
+    if after_the_pixels:
+        path.write_bytes(raw + block + b"\0")
+    else:
+        at = raw.index(struct.pack("<HH", 0x0010, 0x0010))  # before Patient's Name
+        path.write_bytes(raw[:at] + block + raw[at:])
+
+
+@pytest.mark.parametrize("syntax", [None, JLS])
+def test_a_value_nobody_reads_is_copied_as_it_is_even_if_it_does_not_decode(tmp_path: Path, syntax: str | None) -> None:
+    source = tmp_path / "odd.dcm"
+    _odd_private_us(source, after_the_pixels=False)
+    copy = stage_copy(source, tmp_path / "copy.dcm", syntax=syntax, edit=lambda ds: setattr(ds, "PatientID", "NEW-1"))
+    assert pydicom.dcmread(copy.path).PatientID == "NEW-1"
+    assert b"\x09\x00\x10\x10US\x03\x00abc" in copy.path.read_bytes()
+
+
+def test_an_element_after_the_pixels_that_cannot_be_written_fails_the_copy_without_its_value(tmp_path: Path) -> None:
+    source = tmp_path / "odd.dcm"
+    _odd_private_us(source, after_the_pixels=True)
+    with pytest.raises(TranscodeError) as failure:
+        stage_copy(source, tmp_path / "copy.dcm", syntax=JLS)
+    assert "after its pixel data" in failure.value.reason
+    assert "Doe" not in failure.value.reason and "Jane" not in failure.value.reason  # it is logged
+    assert not (tmp_path / "copy.dcm").exists()
+
+
+def test_elements_after_the_pixels_beyond_the_bound_are_refused_not_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dicomnet.transcode as transcode
+
+    source = tmp_path / "raw-block.dcm"
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    dataset.private_block(0x7FE1, "ACME RAW 1.0", create=True).add_new(0x10, "OB", b"\x01" * 4096)
+    dataset.save_as(source, enforce_file_format=True)
+    monkeypatch.setattr(transcode, "TRAILING_MAX_BYTES", 1024)
+    with pytest.raises(TranscodeError, match=r"elements after the pixel data \(0 MB\) are too large"):
+        stage_copy(source, tmp_path / "copy.dcm", syntax=JLS)
+    monkeypatch.setattr(transcode, "TRAILING_MAX_BYTES", 8192)
+    assert stage_copy(source, tmp_path / "copy.dcm", syntax=JLS).transcoded
+
+
+def test_a_deflated_data_set_keeps_its_float_pixel_data_in_a_changed_copy(tmp_path: Path) -> None:
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    dataset = pydicom.Dataset()
+    dataset.file_meta = pydicom.dataset.FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    dataset.SOPClassUID, dataset.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.30", generate_uid()
+    dataset.PatientID, dataset.Rows, dataset.Columns, dataset.SamplesPerPixel = "P-1", 4, 4, 1
+    dataset.PhotometricInterpretation, dataset.BitsAllocated, dataset.NumberOfFrames = "MONOCHROME2", 32, 1
+    dataset.FloatPixelData = np.arange(16, dtype=np.float32).tobytes()
+    source = tmp_path / "float.dcm"
+    dataset.save_as(source, enforce_file_format=True)
+    copy = stage_copy(source, tmp_path / "copy.dcm", syntax=None, edit=lambda ds: setattr(ds, "PatientID", "NEW-1"))
+    written = pydicom.dcmread(copy.path)
+    assert (written.PatientID, written.FloatPixelData) == ("NEW-1", dataset.FloatPixelData)
+    with pytest.raises(TranscodeError, match="float pixel data is not transcoded"):
+        stage_copy(source, tmp_path / "other.dcm", syntax=ExplicitVRLittleEndian)
