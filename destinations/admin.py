@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -67,6 +68,7 @@ class DestinationAdmin(admin.ModelAdmin[Destination]):
         announce(DestinationAction.DELETE, actor=request.user, request=request, destination=obj, details=details)
         super().delete_model(request, obj)
 
+    @transaction.atomic  # the bulk action is not atomic by itself: entries and deletions commit together
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
         for obj in queryset:
             details = {"settings": settings_of(obj), "via": "admin"}

@@ -46,8 +46,8 @@ _PEER_FIELDS = ("ae_title", "host", "port")  # another peer: what the last probe
 
 
 def _save(destination: Destination, tls: dict[str, Any] | None = None) -> None:
-    """Save; with ``tls`` (checked by the serializer: ``validated_tls``) its columns and key file too.
-    The key file is written inside the transaction, so a failed write saves nothing."""
+    """Save the row; with ``tls`` (checked by the serializer: ``validated_tls``) its columns too.
+    The key file is ``_store_key``'s, the last step of the caller's transaction."""
     if tls is not None:
         destination.tls_profile = tls["profile"]
         destination.tls_ca_certificates = tls["ca_certificates"]
@@ -56,11 +56,17 @@ def _save(destination: Destination, tls: dict[str, Any] | None = None) -> None:
     try:
         with transaction.atomic():
             destination.save()
-            if tls is not None and tls["client_key"]:
-                tls_files.store_key(destination, tls["client_key"])
     except IntegrityError:
         raise InvalidInputError(f"A destination named {destination.name!r} already exists.", field="name") from None
-    if tls is not None and tls["client_key"] == "":
+
+
+def _store_key(destination: Destination, tls: dict[str, Any] | None) -> None:
+    """Write (or remove) the client key file after everything else of the transaction (the row,
+    its audit entry) succeeded: a failed write rolls them back, and nothing that can fail after it
+    leaves a key on disk that the database does not describe (but the commit itself)."""
+    if tls is not None and tls["client_key"]:
+        tls_files.store_key(destination, tls["client_key"])
+    elif tls is not None and tls["client_key"] == "":
         tls_files.remove_key(destination)
 
 
@@ -84,6 +90,7 @@ def destination_create(*, created_by: User | None, request: HttpRequest | None =
         destination=destination,
         details={"settings": settings_of(destination), **({"replaced": replaced} if replaced else {})},
     )
+    _store_key(destination, tls)
     logger.info("destination %s created (by user id %s)", destination.pk, getattr(created_by, "pk", None))
     return destination
 
@@ -111,6 +118,7 @@ def destination_update(
         details["replaced"] = sorted([*details.get("replaced", []), "tls_client_key"])
     if details:
         announce(DestinationAction.UPDATE, actor=actor, request=request, destination=destination, details=details)
+    _store_key(destination, tls)
     logger.info("destination %s updated (%s)", destination.pk, ", ".join(names) or "nothing")
     return destination
 

@@ -6,16 +6,21 @@ replaced; a change that no audit trail recorded is not made."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.db.models.query import QuerySet
 from django.test import Client
 from rest_framework.test import APIClient
 
 from conftest import PASSWORD
 from destinations.audit import destination_event
 from destinations.models import Destination
+from destinations.tests.test_tls import VALID as TLS_VALID
+from destinations.tests.test_tls import Made, tls
 from dicom_api.models import Action, TransferLog
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +140,59 @@ def test_a_change_no_audit_trail_records_is_not_made(client_admin: APIClient, ma
     destination.refresh_from_db()
     assert destination.port != 11113
     assert not Destination.objects.filter(name="Other").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_delete_in_the_django_admin_commits_its_entries_with_the_deletions_or_neither(
+    admin_user: AbstractUser, make_destination: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = make_destination("A", ae_title="A"), make_destination("B", ae_title="B")
+    client = Client(raise_request_exception=False)
+    assert client.login(username="root", password=PASSWORD)
+    real_delete = QuerySet.delete
+
+    def failing_delete(self: QuerySet[Any]) -> Any:
+        if self.model is Destination:
+            raise RuntimeError("the database went away")
+        return real_delete(self)
+
+    bulk = {"action": "delete_selected", "_selected_action": [first.pk, second.pk], "post": "yes"}
+    with monkeypatch.context() as patched:
+        patched.setattr(QuerySet, "delete", failing_delete)
+        assert client.post("/admin/destinations/destination/", bulk).status_code == 500
+    assert Destination.objects.count() == 2
+    assert not TransferLog.objects.filter(action=Action.DESTINATION_DELETE).exists()
+    assert client.post("/admin/destinations/destination/", bulk).status_code == 302
+    assert not Destination.objects.exists()
+    deleted = TransferLog.objects.filter(action=Action.DESTINATION_DELETE)
+    assert sorted(deleted.values_list("destination_name", flat=True)) == ["A", "B"]
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
+    return Made(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_rolled_back_leaves_the_client_key_on_disk_as_it_was(client_admin: APIClient, made: Made) -> None:
+    response = client_admin.post(URL, {**TLS_VALID, "tls": tls(made)}, format="json")
+    assert response.status_code == 201, response.content
+    destination = Destination.objects.get()
+    key_file = Path(settings.TLS_DIR) / str(destination.pk) / "client.key"
+    old_key = key_file.read_text()
+    receivers = destination_event.receivers
+    destination_event.receivers = []  # the audit trail fails: every change is rolled back
+    destination_event.sender_receivers_cache.clear()
+    try:
+        other = tls(made, client_certificate=made.other.certificate_pem, client_key=made.other.key_pem)
+        with pytest.raises(RuntimeError, match="no audit trail recorded"):
+            client_admin.patch(f"{URL}{destination.pk}/", {"tls": other}, format="json")
+        with pytest.raises(RuntimeError, match="no audit trail recorded"):
+            client_admin.post(URL, {**TLS_VALID, "name": "Other", "tls": tls(made)}, format="json")
+    finally:
+        destination_event.receivers = receivers
+        destination_event.sender_receivers_cache.clear()
+    destination.refresh_from_db()
+    assert destination.tls_client_certificate == made.client.certificate_pem
+    assert key_file.read_text() == old_key  # not the other's key, which the database does not describe
+    assert sorted(p.name for p in Path(settings.TLS_DIR).iterdir()) == [str(destination.pk)]  # no orphan key
