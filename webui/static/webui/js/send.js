@@ -14,6 +14,7 @@ const state = {
   selected: selection.selected, // series instance UIDs
   destinations: [],
   chosenDestinations: new Set(),
+  sending: false, // a click's requests are on their way: the button waits
 };
 
 // An import to choose series from (upload.js calls it when an upload has finished).
@@ -112,35 +113,46 @@ function selectionChanged() {
 function updateSendButton() {
   const button = $("#send");
   const ready = state.importResult && state.selected.size > 0 && state.chosenDestinations.size > 0;
-  button.disabled = !ready;
+  button.disabled = !ready || state.sending;
   const n = state.selected.size * state.chosenDestinations.size;
   button.textContent = ready ? `Send (${n} transfer${n === 1 ? "" : "s"})` : "Send";
 }
 
 // What one click sends: every chosen series to every chosen destination, or ("skip") all but the
 // series × destination pairs sent before, as one request per destination.
-function requests(skip) {
-  const series = Array.from(state.selected);
-  const destinations = Array.from(state.chosenDestinations);
-  if (!skip) return [{ series, destinations, resend: false }];
-  return destinations
-    .map((id) => ({ series: series.filter((uid) => !skip.has(`${uid} ${id}`)), destinations: [id], resend: false }))
+function requests(chosen, skip) {
+  if (!skip) return [{ series: chosen.series, destinations: chosen.destinations }];
+  return chosen.destinations
+    .map((id) => ({ series: chosen.series.filter((uid) => !skip.has(`${uid} ${id}`)), destinations: [id] }))
     .filter((r) => r.series.length);
 }
 
-async function send(resend = false, skip = null) {
-  const button = $("#send");
+// One click: what was chosen at that moment is what is sent (and asked about), whatever is ticked
+// while the requests are on their way; the button waits for them, and for the answer to a 409.
+async function send() {
+  if (state.sending) return;
+  const chosen = { series: Array.from(state.selected), destinations: Array.from(state.chosenDestinations) };
+  state.sending = true;
   setText($("#send-error"), "");
-  button.disabled = true;
+  updateSendButton();
   try {
-    const patient = sendAsValues();
-    const transfers = [];
-    for (const r of requests(skip)) {
+    await sendChosen(chosen, false, null);
+  } finally {
+    state.sending = false;
+    updateSendButton();
+  }
+}
+
+async function sendChosen(chosen, resend, skip) {
+  const patient = sendAsValues();
+  const transfers = [];
+  try {
+    for (const r of requests(chosen, skip)) {
       const body = {
         import_id: state.importResult.import_id,
         series_instance_uids: r.series,
         destination_ids: r.destinations,
-        resend: resend || r.resend,
+        resend,
       };
       if (patient) body.patient = patient;
       const queued = (await api("/api/dicom/send/", { method: "POST", body })).transfers;
@@ -150,24 +162,24 @@ async function send(resend = false, skip = null) {
     resetSendAs();
     loadRecentImports(); // its count of transfers
     // The series are on their way: clear the choice, so a second click can't send them again.
-    state.selected.clear();
+    for (const uid of chosen.series) state.selected.delete(uid);
     syncChecks();
     announce(`${transfers.length} ${transfers.length === 1 ? "transfer" : "transfers"} queued.`);
   } catch (error) {
     if (!resend && !skip && error instanceof ApiError && error.status === 409 && error.body && error.body.already_delivered) {
       // Sending twice is a choice: ask, and send again only if the user says so.
-      const requested = state.selected.size * state.chosenDestinations.size;
+      const requested = chosen.series.length * chosen.destinations.length;
       const choice = await confirmResend(error, state.seriesByUid, state.destinations, requested);
-      if (choice === "yes") return send(true);
+      if (choice === "yes") return sendChosen(chosen, true, null);
       if (choice === "others") {
-        return send(false, new Set(error.body.already_delivered.map((p) => `${p.series_instance_uid} ${p.destination_id}`)));
+        return sendChosen(chosen, false, new Set(error.body.already_delivered.map((p) => `${p.series_instance_uid} ${p.destination_id}`)));
       }
       setText($("#send-error"), "Not sent: these series had been delivered before, and you chose not to send them again.");
     } else {
-      setText($("#send-error"), error.message);
+      // A later request of "only the others" failed: say what the earlier ones queued.
+      const queued = transfers.length ? ` (${transfers.length} transfer${transfers.length === 1 ? " was" : "s were"} queued before this)` : "";
+      setText($("#send-error"), `${error.message}${queued}`);
     }
-  } finally {
-    updateSendButton();
   }
 }
 
