@@ -316,9 +316,12 @@ function button(label, name, action) {
 // only what the server has not received is staged.
 // An Upload clicked while the import's manifest is on its way waits for it (it would otherwise
 // start a new import from the first byte).
+let resumeNumber = 0; // the latest Resume clicked wins
+
 async function resume(entry) {
   if (state.uploading) return;
-  const pending = resumeInto(entry);
+  resumeNumber += 1;
+  const pending = resumeInto(entry, resumeNumber);
   state.resuming = pending;
   try {
     await pending;
@@ -327,8 +330,9 @@ async function resume(entry) {
   }
 }
 
-async function resumeInto(entry) {
+async function resumeInto(entry, number) {
   const manifest = await api(`/api/dicom/imports/${entry.import_id}/files/`);
+  if (number !== resumeNumber) return; // another Resume was clicked since: it wins
   state.target = {
     import_id: entry.import_id,
     received: new Set(manifest.files.map((f) => `${f.path}\u0000${f.size_bytes}`)),
