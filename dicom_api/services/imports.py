@@ -415,7 +415,8 @@ def import_delete(
             return
         if has_active_transfer(locked):
             raise ImportInUse()
-        _audit_deletion(locked, user=user, request=request)
+        if DicomInstance.objects.filter(import_session=locked).exists():  # an empty one held no one's data
+            _audit_deletion(locked, user=user, request=request)
         locked.delete()
     # After the commit: a failed removal leaves an orphan directory that housekeeping sweeps.
     remove_import_directory(directory)

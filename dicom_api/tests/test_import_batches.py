@@ -157,6 +157,13 @@ def test_completing_an_import_without_dicom_is_refused_and_it_stays_open(client_
     assert response.status_code == 400
     assert response.json()["errors"] == [{"filename": "notes.txt", "error": "not a DICOM file"}]
     assert ImportSession.objects.get(pk=import_id).state == "open"
+    # Audited as a refused upload, as POST /import/ is; and the page's clean-up of the empty
+    # import is no deletion of anyone's data (no import_delete entry).
+    [refused] = TransferLog.objects.filter(action=Action.IMPORT)
+    assert (refused.status, refused.error_message) == (Status.FAILED, "No DICOM instance in the upload.")
+    assert refused.details == {"import_id": import_id, "received_files": 1, "error_count": 1}
+    assert client_user.delete(f"/api/dicom/imports/{import_id}/").status_code == 204
+    assert not TransferLog.objects.filter(action=Action.IMPORT_DELETE).exists()
 
 
 def test_another_users_import_is_404_everywhere(client_user: APIClient, client_other: APIClient) -> None:

@@ -34,6 +34,7 @@ from dicom_api.serializers.imports import (
     ImportUploadSerializer,
 )
 from dicom_api.services.import_batches import import_add_files, import_complete, import_open
+from dicom_api.services.imports import NothingImportable, import_record_failure
 from dicom_api.uploads import PathMultiPartParser
 from dicom_api.views.upload_reading import received_uploads, record_refusal
 from dicom_transfer.exceptions import StorageFullError, TooLargeError
@@ -163,5 +164,14 @@ class ImportCompleteView(APIView):
         },
     )
     def post(self, request: Request, import_id: uuid.UUID) -> Response:
-        session = import_complete(import_session=_own_import(request, import_id), request=request)
+        try:
+            session = import_complete(import_session=_own_import(request, import_id), request=request)
+        except NothingImportable as e:  # audited as POST /import/ audits it: an upload that imported nothing
+            import_record_failure(
+                user=request.user,
+                request=request,
+                message="No DICOM instance in the upload.",
+                details={"import_id": str(import_id), "received_files": e.received_files, "error_count": len(e.errors)},
+            )
+            raise
         return Response(ImportResultSerializer(import_summary(import_session=session)).data)
