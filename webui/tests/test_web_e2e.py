@@ -281,7 +281,7 @@ def test_a_user_uploads_sends_watches_audits_and_logs_out(
         confirm.get_by_role("button", name="Cancel").click()
         expect(groups).to_have_count(2)
         expect(page.locator("#send-error")).to_have_text(
-            "Not sent: these series had been delivered before, and you chose not to send them again."
+            "Nothing was sent: you chose not to send again what had been delivered before."
         )
         page.get_by_role("button", name="Send (1 transfer)").click()
         confirm.get_by_role("button", name="Send again").click()

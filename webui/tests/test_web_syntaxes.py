@@ -87,10 +87,12 @@ def test_an_admin_sees_what_each_destination_accepts_and_sets_the_policy(
     log_rows = page.locator("#log tbody tr")
     expect(log_rows).to_have_count(2)
     changed = log_rows.filter(has_text="Accepts all")
-    expect(changed).to_contain_text("destination update")
+    expect(changed).to_contain_text("Destination changed")
     changed.get_by_role("button", name=re.compile("Details")).click()
     dialog = page.locator("#log-dialog")
-    expect(dialog).to_contain_text("transfer syntax policy: as-stored → 1.2.840.10008.1.2.4.80")
+    expect(dialog).to_contain_text(
+        "transfer syntax policy: As stored (converted only when not accepted) → JPEG-LS lossless"
+    )
     expect(dialog).to_contain_text("root")
 
 

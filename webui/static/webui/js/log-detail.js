@@ -3,7 +3,13 @@
 // ids for operators (admins may open the raw details).
 
 import { formatDateTime, h, personName, statusBadge } from "./dom.js";
-import { syntaxName } from "./syntaxes.js";
+import { policyLabel, syntaxName } from "./syntaxes.js";
+
+// An action as the Action filter names it ("Destination changed"), else its words.
+export function actionName(action) {
+  const option = document.querySelector(`#f-action option[value="${CSS.escape(action)}"]`);
+  return option ? option.textContent : words(action);
+}
 
 function patients(entry) {
   const listed = (entry.details && entry.details.patients) || [];
@@ -44,6 +50,17 @@ function seconds(value) {
 
 function words(text) {
   return String(text || "").replaceAll("_", " ");
+}
+
+// A destination's setting as its form names it: the transfer syntax policy by its label, the
+// de-identification as its profile and options.
+function settingValue(field, value) {
+  if (field === "transfer_syntax_policy" && value) return policyLabel(value);
+  if (field === "deidentification" && value && typeof value === "object") {
+    const options = value.options || [];
+    return `PS3.15 ${value.profile} profile${options.length ? `, ${options.map(words).join(", ")}` : ", no options"}`;
+  }
+  return shownValue(value);
 }
 
 // A setting's value in a sentence: yes/no, "(none)", an object as its JSON.
@@ -100,14 +117,16 @@ function scroller(label, table) {
 
 export function detailItems(entry, { admin = false } = {}) {
   const d = entry.details || {};
-  const destination = entry.destination
-    ? `${entry.destination.name} (${entry.destination.ae_title} @ ${entry.destination.host}:${entry.destination.port})`
+  const where = entry.destination
+    ? [entry.destination.ae_title, `${entry.destination.host}:${entry.destination.port}`].filter(Boolean).join(" @ ")
     : "";
+  const destination = entry.destination ? `${entry.destination.name} (${where})` : "";
   const several = patients(entry);
   const items = [
-    ...item("Action", words(entry.action)),
+    ...item("Action", actionName(entry.action)),
     ...item("Status", statusBadge(entry.status)),
     ...item("User", entry.user ? entry.user.username : ""),
+    ...item("Account", d.target_username || ""),
     ...item("Time", when(entry.timestamp)),
     ...item("Completed", when(entry.completed_at)),
     ...(entry.patient_name || entry.patient_id ? item("Patient", name(entry.patient_name)) : []),
@@ -158,15 +177,18 @@ export function detailItems(entry, { admin = false } = {}) {
   // A destination's or a user's settings as they were made, changed (before → after) or deleted.
   if (d.settings && entry.action.startsWith("destination_")) {
     const shown = Object.entries(d.settings).filter(([, value]) => value !== "" && value !== null && value !== undefined);
-    items.push(...item("Settings", h("ul", { class: "plain" }, ...shown.map(([field, value]) => h("li", {}, `${words(field)}: ${shownValue(value)}`)))));
+    items.push(...item("Settings", h("ul", { class: "plain" }, ...shown.map(([field, value]) => h("li", {}, `${words(field)}: ${settingValue(field, value)}`)))));
   }
   if (d.changes && typeof d.changes === "object" && !Array.isArray(d.changes)) {
     const lines = Object.entries(d.changes).map(([field, [before, after]]) =>
-      h("li", {}, `${words(field)}: ${shownValue(before)} → ${shownValue(after)}`),
+      h("li", {}, `${words(field)}: ${settingValue(field, before)} → ${settingValue(field, after)}`),
     );
     items.push(...item("Changed", h("ul", { class: "plain" }, ...lines)));
   }
-  if (Array.isArray(d.replaced) && d.replaced.length) items.push(...item("Replaced", `${d.replaced.map(words).join(", ")} (never shown)`));
+  if (Array.isArray(d.replaced) && d.replaced.length) {
+    const label = entry.action.endsWith("_create") ? "Set" : "Replaced";
+    items.push(...item(label, `${d.replaced.map(words).join(", ")} (never shown)`));
+  }
   if (d.held_back) items.push(...item("Held back", `${d.held_back} instance(s) not sent to this destination.`));
   if (d.retry_of) items.push(...item("Retry", "This transfer retried an earlier one that had failed or was cancelled."));
   if (d.retried_by) items.push(...item("Retried", "This transfer was sent again as a new transfer."));

@@ -2,7 +2,7 @@
 
 import { api } from "./api.js";
 import { $, $$, formatDateTime, h, setText, statusBadge } from "./dom.js";
-import { detailItems, patientCell } from "./log-detail.js";
+import { actionName, detailItems, patientCell } from "./log-detail.js";
 
 const state = { page: 1, pageSize: 50, ordering: "-timestamp", count: 0, entries: new Map(), loaded: false, request: 0 };
 
@@ -98,7 +98,7 @@ function row(entry) {
     "tr",
     { "data-entry": String(entry.id) },
     h("td", {}, h("time", { datetime: entry.timestamp }, formatDateTime(entry.timestamp))),
-    h("td", {}, entry.action.replaceAll("_", " ")),
+    h("td", {}, actionName(entry.action)),
     h("td", {}, statusBadge(entry.status)),
     h("td", {}, entry.user ? entry.user.username : ""),
     h("td", {}, patientCell(entry)),
@@ -131,7 +131,7 @@ async function showDetail(id, opener) {
     // The row we have is the same entry; show it.
   }
   $("#log-detail").replaceChildren(...detailItems(entry, { admin: document.body.classList.contains("is-admin") }));
-  $("#log-detail-title").textContent = `${entry.action.replaceAll("_", " ")} · ${formatDateTime(entry.timestamp)}`;
+  $("#log-detail-title").textContent = `${actionName(entry.action)} · ${formatDateTime(entry.timestamp)}`;
   dialog.addEventListener("close", () => opener.focus(), { once: true });
   dialog.showModal();
 }

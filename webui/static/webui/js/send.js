@@ -174,7 +174,7 @@ async function sendChosen(chosen, resend, skip) {
       if (choice === "others") {
         return sendChosen(chosen, false, new Set(error.body.already_delivered.map((p) => `${p.series_instance_uid} ${p.destination_id}`)));
       }
-      setText($("#send-error"), "Not sent: these series had been delivered before, and you chose not to send them again.");
+      setText($("#send-error"), "Nothing was sent: you chose not to send again what had been delivered before.");
     } else {
       // A later request of "only the others" failed: say what the earlier ones queued.
       const queued = transfers.length ? ` (${transfers.length} transfer${transfers.length === 1 ? " was" : "s were"} queued before this)` : "";
