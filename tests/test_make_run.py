@@ -189,7 +189,7 @@ def test_slow_clients_do_not_keep_health_from_answering(running: Running) -> Non
         for _ in range(5):
             started = time.monotonic()
             assert running.health() == 200
-            assert time.monotonic() - started < 1
+            assert time.monotonic() - started < 2
             time.sleep(0.2)
     finally:
         stop.set()

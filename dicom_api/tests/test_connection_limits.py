@@ -53,7 +53,7 @@ def test_a_users_second_test_while_the_first_hangs_is_429_at_once(
     first = _test_in_thread(destination, user, peer)
     started = time.monotonic()
     response = client_for(user).post(f"/api/destinations/{destination.pk}/test_connection/")
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 1.5  # not after the hung test's 3 s
     assert response.status_code == 429, response.content
     assert response.json() == {"detail": "A connection test of yours is still running; wait for its answer."}
     assert int(response["Retry-After"]) > 0
@@ -69,7 +69,7 @@ def test_tests_beyond_the_per_process_bound_are_429_at_once_for_everyone(
     running = [_test_in_thread(destination, make_user(f"user{n}"), peer) for n in range(2)]
     started = time.monotonic()
     response = client_for(make_user("third")).post(f"/api/destinations/{destination.pk}/test_connection/")
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 1.5  # not after the hung test's 3 s
     assert response.status_code == 429
     assert "Other connection tests are running" in response.json()["detail"]
     for thread in running:

@@ -162,8 +162,8 @@ def test_a_listener_that_never_answers_fails_within_the_timeout(
     assert body["success"] is False
     assert body["category"] == "timeout"
     assert "No answer from 127.0.0.1" in body["message"]
-    assert elapsed < 1 + 1, f"took {elapsed:.2f} s with a 1 s timeout"
-    assert 900 <= body["duration_ms"] < 2000
+    assert elapsed < 1 + 3, f"took {elapsed:.2f} s with a 1 s timeout"  # margin for a loaded CI machine
+    assert 900 <= body["duration_ms"] < 4000
 
 
 def test_an_unknown_host_says_so(client_user: APIClient, make_destination: Callable[..., Destination]) -> None:

@@ -428,7 +428,7 @@ def test_an_idle_worker_is_woken_at_once_by_a_new_transfer(
             started = time.monotonic()
             (log_id,) = send(client_user, session, [series.series_instance_uid], [target], resend=True)
             wait_for([log_id], {"sending", "success"}, timeout=10)
-            assert time.monotonic() - started < 2
+            assert time.monotonic() - started < 5  # not the 30 s sleep
             (log,) = wait_for([log_id], {"success", "failed"})
         assert log.status == "success"
     finally:

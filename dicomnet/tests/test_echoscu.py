@@ -152,7 +152,7 @@ def full_backlog() -> Iterator[int]:
 def test_a_connection_that_is_never_accepted_times_out_in_the_connect_timeout(full_backlog: int) -> None:
     started = time.monotonic()
     result = echo_with(ae_title="PACS", host="127.0.0.1", port=full_backlog, connect_timeout=1)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 1 + 3  # margin for a loaded CI machine
     assert (result.success, result.category) == (False, EchoCategory.TIMEOUT)
     assert "(Timeout)" in result.message
 
