@@ -133,6 +133,35 @@ def stage_copy(
         raise
 
 
+# The VRs whose values pydicom keeps as bytes in the file's byte order, by the size of their words
+# (OB and UN are bytes; the value of UN can't be known).
+_WORDS = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
+
+
+def _swap_words(dataset: Dataset) -> None:
+    """The word values of a big endian ``dataset`` (Overlay Data, LUT Data, a private OW...) in
+    little endian order, in its sequences too: pydicom writes them as it read them (its other
+    values are decoded, and encoded again in the copy's order). Each value is decoded here, as
+    writing in another byte order would."""
+    try:
+        for tag in sorted(dataset.keys()):
+            element = dataset[tag]
+            if element.VR == "SQ":
+                for item in element.value:
+                    _swap_words(item)
+                continue
+            size = _WORDS.get(str(element.VR))
+            if size is None or not isinstance(element.value, bytes) or not element.value:
+                continue
+            if len(element.value) % size:
+                raise TranscodeError(f"a {element.VR} value of its header is not a whole number of words")
+            element.value = np.frombuffer(element.value, dtype=f">u{size}").astype(f"<u{size}").tobytes()
+    except TranscodeError:
+        raise
+    except Exception as e:  # never the exception's text: it may quote a value
+        raise TranscodeError(f"a value of its header can't be read ({type(e).__name__})") from e
+
+
 def _encoding_of(header: Dataset) -> str:
     """The transfer syntax of a data set without file meta information, as pydicom read it."""
     implicit_vr, little_endian = header.original_encoding
@@ -142,6 +171,8 @@ def _encoding_of(header: Dataset) -> str:
 
 
 def _write(source: Path, target: Path, header: Dataset, stored: str, wanted: str) -> StagedCopy:
+    if stored == ExplicitVRBigEndian and wanted != stored:  # every target is little endian
+        _swap_words(header)
     with source.open("rb") as f:
         frames, opts = _frames(f, header, stored, decode=wanted != stored)
         if frames is None:  # no pixel data: only the encoding of the data set can change

@@ -280,3 +280,67 @@ def test_a_deflated_data_set_keeps_its_float_pixel_data_in_a_changed_copy(tmp_pa
     assert (written.PatientID, written.FloatPixelData) == ("NEW-1", dataset.FloatPixelData)
     with pytest.raises(TranscodeError, match="float pixel data is not transcoded"):
         stage_copy(source, tmp_path / "other.dcm", syntax=ExplicitVRLittleEndian)
+
+
+def _big_endian_with_words(path: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """An Explicit VR Big Endian instance with word values besides its pixels: an overlay (OW),
+    a private OL, an OW in a sequence item and a private OW after the pixel data."""
+    ds = pydicom.Dataset()
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRBigEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.PatientName = "BIG^ENDIAN"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 8, 8, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    pixels = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 61).astype(">u2")
+    ds.PixelData = pixels.tobytes()
+    words = {
+        0x60003000: np.array([0x0102, 0xFF00, 1, 0x8000], dtype=">u2"),
+        0x00091011: np.array([0x01020304, 7], dtype=">u4"),
+    }
+    ds.add_new(0x60000010, "US", 2)
+    ds.add_new(0x60000011, "US", 32)
+    ds.add_new(0x60000040, "CS", "G")
+    ds.add_new(0x60000050, "SS", [1, 1])
+    ds.add_new(0x60000100, "US", 1)
+    ds.add_new(0x60000102, "US", 0)
+    ds.add_new(0x60003000, "OW", words[0x60003000].tobytes())
+    ds.add_new(0x00090010, "LO", "OUR VENDOR")
+    ds.add_new(0x00091011, "OL", words[0x00091011].tobytes())
+    item = pydicom.Dataset()
+    item.add_new(0x00283002, "US", [2, 0, 16])  # LUT Descriptor: two 16-bit entries
+    item.add_new(0x00283006, "OW", np.array([3, 0x0400], dtype=">u2").tobytes())
+    ds.add_new(0x00283010, "SQ", pydicom.Sequence([item]))  # VOI LUT Sequence, its LUT Data
+    ds.add_new(0x7FE10010, "LO", "OUR VENDOR")
+    ds.add_new(0x7FE11010, "OW", np.array([0x1234, 5], dtype=">u2").tobytes())
+    ds.save_as(path, enforce_file_format=True)
+    return pixels, words
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian, JLS])
+def test_a_big_endian_instance_copied_in_little_endian_keeps_the_values_of_its_words(
+    tmp_path: Path, syntax: str
+) -> None:
+    source = tmp_path / "big.dcm"
+    pixels, words = _big_endian_with_words(source)
+    copy = stage_copy(source, tmp_path / "copy.dcm", syntax=syntax)
+    assert copy.transcoded
+    staged = pydicom.dcmread(copy.path)
+    assert staged.file_meta.TransferSyntaxUID == syntax
+    assert np.array_equal(staged.pixel_array, pixels)
+    # pydicom gives word values as bytes in the file's order: here little endian.
+    assert np.array_equal(np.frombuffer(staged[0x60003000].value, "<u2"), words[0x60003000])
+    assert np.array_equal(np.frombuffer(staged[0x00091011].value, "<u4"), words[0x00091011])
+    assert list(np.frombuffer(staged.VOILUTSequence[0][0x00283006].value, "<u2")) == [3, 0x0400]
+    assert list(np.frombuffer(staged[0x7FE11010].value, "<u2")) == [0x1234, 5]
+
+
+def test_a_big_endian_instance_copied_in_its_own_syntax_keeps_its_words_as_they_are(tmp_path: Path) -> None:
+    source = tmp_path / "big.dcm"
+    _, words = _big_endian_with_words(source)
+    copy = stage_copy(source, tmp_path / "copy.dcm", syntax=None, edit=lambda ds: setattr(ds, "PatientID", "NEW-1"))
+    staged = pydicom.dcmread(copy.path)
+    assert staged.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRBigEndian
+    assert np.array_equal(np.frombuffer(staged[0x60003000].value, ">u2"), words[0x60003000])
+    assert list(np.frombuffer(staged[0x7FE11010].value, ">u2")) == [0x1234, 5]
