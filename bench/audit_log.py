@@ -215,6 +215,20 @@ def fill(entries: int, users: list[Any], destinations: list[Any], refill: bool) 
     print(f"built the search indexes (migration 0002) in {time.perf_counter() - started:.1f} s", flush=True)
 
 
+def retire_a_destination() -> None:
+    """ "PACS 4" deleted (its entries keep its name, not its id) and added again: what the audit
+    log's filter of deleted destinations reads. Once; a rerun finds it done."""
+    from destinations.models import Destination
+    from dicom_api.models import TransferLog
+
+    if TransferLog.objects.filter(destination_name="PACS 4", destination__isnull=True).exists():
+        return
+    started = time.monotonic()
+    Destination.objects.filter(name="PACS 4").delete()
+    ensure_destinations()
+    print(f"PACS 4 deleted and added again in {time.monotonic() - started:.0f} s", flush=True)
+
+
 def vacuum_analyze() -> None:
     from django.db import connection
 
@@ -250,8 +264,9 @@ def measure(client: Any, url: str, runs: int) -> dict[str, Any]:
         size = len(body)
         if response.streaming:
             count = f"{body.count(NEWLINE) - 1:,}"
+        elif "names" in (page := response.json()):
+            count = f"{len(page['names'])} names"
         else:
-            page = response.json()
             count = f"~{page['count']:,}" if page["count_is_estimate"] else f"{page['count']:,}"
     timings.sort()
     return {
@@ -323,6 +338,7 @@ def main() -> None:
     admin, users = ensure_users()
     destinations = ensure_destinations()
     fill(args.entries, users, destinations, args.refill)
+    retire_a_destination()
     vacuum_analyze()
 
     from dicom_api.models import TransferLog
@@ -346,6 +362,10 @@ def main() -> None:
         ("search by patient id (own entries)", "user", as_user, f"{base}?search={patient}"),
         ("page 100 of the unfiltered list", "admin", as_admin, f"{base}?page=100"),
         ("CSV of one day", "admin", as_admin, f"{base}?format=csv&date_from=2025-06-03&date_to=2025-06-03"),
+        ("by a deleted destination", "admin", as_admin, f"{base}?deleted_destination=PACS%204"),
+        ("by a deleted destination (own entries)", "user", as_user, f"{base}?deleted_destination=PACS%204"),
+        ("names of deleted destinations", "admin", as_admin, f"{base}deleted-destinations/"),
+        ("names of deleted destinations (own entries)", "user", as_user, f"{base}deleted-destinations/"),
     ]
     print(f"\nMachine: {machine()}\n", flush=True)
     print("| request | as | rows | median ms | p95 ms | max ms |\n| --- | --- | ---: | ---: | ---: | ---: |")

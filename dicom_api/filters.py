@@ -114,6 +114,11 @@ class TransferLogFilter(django_filters.FilterSet):
     # only ever filters their own entries: the queryset is narrowed before any filter applies.
     user = django_filters.CharFilter(field_name="username", max_length=150)
     destination = IdFilter(field_name="destination_id")
+    # A destination deleted since (its entries keep its name, not its id): by that name, so that a
+    # new destination of the same name is not mixed in.
+    deleted_destination = django_filters.CharFilter(
+        method="filter_deleted_destination", max_length=100, label="A deleted destination, by its name"
+    )
     modality = django_filters.CharFilter(field_name="modality", lookup_expr="iexact", max_length=16)
     patient_id = django_filters.CharFilter(field_name="patient_id", max_length=64)
     study_instance_uid = django_filters.CharFilter(field_name="study_instance_uid", max_length=64)
@@ -128,6 +133,11 @@ class TransferLogFilter(django_filters.FilterSet):
         model = TransferLog
         fields: list[str] = []
         form = TransferLogFilterForm
+
+    def filter_deleted_destination(
+        self, queryset: QuerySet[TransferLog], name: str, value: str
+    ) -> QuerySet[TransferLog]:
+        return queryset.filter(destination__isnull=True, destination_name=value)
 
     def filter_date_from(self, queryset: QuerySet[TransferLog], name: str, value: date) -> QuerySet[TransferLog]:
         start = value if isinstance(value, datetime) else _day_start(value)

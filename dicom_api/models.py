@@ -259,6 +259,12 @@ class TransferLog(models.Model):
                 name="log_send_completed_idx",
                 condition=Q(action="send"),
             ),
+            # The audit log's filter of deleted destinations: the names their entries kept.
+            models.Index(
+                fields=["destination_name"],
+                name="log_deleted_destination_idx",
+                condition=Q(destination__isnull=True) & ~Q(destination_name=""),
+            ),
         ]
 
     def __str__(self) -> str:

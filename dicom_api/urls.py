@@ -35,5 +35,6 @@ urlpatterns = [
     path("pseudonyms/<str:pseudonym>/", pseudonyms.PseudonymView.as_view(), name="dicom-pseudonym"),
     # Audit log: read-only, so only GET is routed and every write answers 405.
     path("logs/", log_views.TransferLogViewSet.as_view({"get": "list"}), name="log-list"),
+    path("logs/deleted-destinations/", log_views.DeletedDestinationsView.as_view(), name="log-deleted-destinations"),
     path("logs/<id:pk>/", log_views.TransferLogViewSet.as_view({"get": "retrieve"}), name="log-detail"),
 ]

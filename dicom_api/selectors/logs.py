@@ -71,3 +71,15 @@ def transfer_log_csv_rows(*, entries: QuerySet[TransferLog]) -> Iterator[list[An
             if row[index] is not None:
                 row[index] = row[index].isoformat()
         yield row
+
+
+def deleted_destination_names(*, entries: QuerySet[TransferLog]) -> list[str]:
+    """The names of the destinations deleted since ``entries`` named them, A to Z."""
+    names = (
+        entries.filter(destination__isnull=True)
+        .exclude(destination_name="")
+        .order_by("destination_name")
+        .values_list("destination_name", flat=True)
+        .distinct()
+    )
+    return list(names)

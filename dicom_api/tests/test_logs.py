@@ -214,6 +214,32 @@ def test_it_filters_by_destination_id(client_user: APIClient, user: AbstractUser
     assert ids(client_user.get(URL, {"destination": 10**6})) == []
 
 
+def test_a_deleted_destination_is_listed_and_filtered_by_its_name_apart_from_a_new_one_of_that_name(
+    client_user: APIClient, client_other: APIClient, user: AbstractUser, other_user: AbstractUser, pacs: Destination
+) -> None:
+    old = Destination.objects.create(name="Old PACS", ae_title="OLD", host="10.0.0.7")
+    gone = Destination.objects.create(name="Gone", ae_title="GONE", host="10.0.0.8")
+    to_old = [make_entry(user, destination=old), make_entry(user, destination=old, status=Status.FAILED)]
+    make_entry(user, destination=pacs)
+    make_entry(other_user, destination=gone)
+    make_entry(user, action=Action.LOGIN)
+    old.delete()
+    gone.delete()
+    # A new destination of the old one's name: its entries are not the deleted one's.
+    renewed = Destination.objects.create(name="Old PACS", ae_title="NEW", host="10.0.0.9")
+    make_entry(user, destination=renewed)
+
+    listed = client_user.get(f"{URL}deleted-destinations/")
+    assert listed.status_code == 200
+    assert listed.json() == {"names": ["Old PACS"]}  # not "Gone": only bob's entries named it
+    assert client_other.get(f"{URL}deleted-destinations/").json() == {"names": ["Gone"]}
+    assert sorted(ids(client_user.get(URL, {"deleted_destination": "Old PACS"}))) == sorted(e.pk for e in to_old)
+    assert ids(client_user.get(URL, {"deleted_destination": "Gone"})) == []  # bob's entry
+    assert ids(client_user.get(URL, {"deleted_destination": "PACS"})) == []  # not deleted
+    assert client_user.get(URL, {"deleted_destination": "x" * 101}).status_code == 400
+    assert APIClient().get(f"{URL}deleted-destinations/").status_code == 401
+
+
 def test_it_filters_by_modality_patient_and_study(client_user: APIClient, user: AbstractUser) -> None:
     ct = make_entry(user, modality="CT", patient_id="P1", study_instance_uid="1.2.1")
     mr = make_entry(user, modality="MR", patient_id="P10", study_instance_uid="1.2.10")

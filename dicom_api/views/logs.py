@@ -12,16 +12,17 @@ from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from dicom_api.filters import TransferLogFilter
 from dicom_api.models import TransferLog
 from dicom_api.pagination import LargeTablePagination
 from dicom_api.renderers import CSVRenderer, csv_stream
-from dicom_api.selectors.logs import transfer_log_csv_rows, transfer_log_visible_to
+from dicom_api.selectors.logs import deleted_destination_names, transfer_log_csv_rows, transfer_log_visible_to
 from dicom_api.serializers.logs import TransferLogSerializer
 from dicom_transfer.openapi import ErrorDetailSerializer
 
@@ -94,3 +95,17 @@ class TransferLogViewSet(viewsets.ReadOnlyModelViewSet[TransferLog]):
             self.request.accepted_renderer = JSONRenderer()
             self.request.accepted_media_type = JSONRenderer.media_type
         return super().handle_exception(exc)
+
+
+class DeletedDestinationsSerializer(serializers.Serializer[Any]):
+    names = serializers.ListField(child=serializers.CharField())
+
+
+class DeletedDestinationsView(APIView):
+    """``GET /api/dicom/logs/deleted-destinations/``: the names of the destinations deleted since
+    the caller's entries named them (for the audit log's ``deleted_destination`` filter)."""
+
+    @extend_schema(responses={200: DeletedDestinationsSerializer})
+    def get(self, request: Request) -> Response:
+        entries = transfer_log_visible_to(user=request.user)
+        return Response({"names": deleted_destination_names(entries=entries)})

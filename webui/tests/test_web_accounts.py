@@ -12,7 +12,9 @@ from playwright.sync_api import expect
 from authentication.models import Account, LoginSession, Role
 from authentication.tests.helpers import refresh
 from conftest import PASSWORD
+from destinations.models import Destination
 from dicom_api.models import Action, TransferLog
+from dicom_api.tests.logs_helpers import make_entry
 from webui.tests import test_web_e2e
 from webui.tests.test_web_e2e import Screen
 
@@ -175,3 +177,28 @@ def test_an_auditor_sees_the_audit_log_of_everyone_and_no_send(
     expect(page.get_by_role("link", name="Destinations")).to_be_hidden()
     expect(page.locator("#f-user")).to_be_visible()
     expect(page.locator("#log tbody tr").filter(has_text="alice")).to_have_count(1)
+
+
+def test_an_admin_finds_the_entries_of_a_deleted_destination_by_its_name(
+    screen: Screen, admin_user: AbstractUser, user: AbstractUser
+) -> None:
+    old = Destination.objects.create(name="Old PACS", ae_title="OLD", host="10.0.0.7")
+    sent = [make_entry(user, destination=old, patient_name=f"OLD^{n}") for n in range(2)]
+    old.delete()
+    renewed = Destination.objects.create(name="Old PACS", ae_title="NEW", host="10.0.0.9")
+    make_entry(user, destination=renewed, patient_name="NEW^ONE")
+    page = screen.page
+    screen.login("root")
+    page.get_by_role("link", name="Audit log").click()
+    select = page.locator("#f-destination")
+    expect(select.locator("optgroup[label=Deleted] option")).to_have_text(["Old PACS (deleted)"])
+    select.select_option(label="Old PACS (deleted)")
+    page.get_by_role("button", name="Apply").click()
+    rows = page.locator("#log tbody tr")
+    expect(rows).to_have_count(len(sent))
+    expect(rows.filter(has_text="NEW, ONE")).to_have_count(0)
+    # Today's destination of that name is the other option.
+    select.select_option(label="Old PACS")
+    page.get_by_role("button", name="Apply").click()
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("NEW, ONE")

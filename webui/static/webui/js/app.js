@@ -82,7 +82,11 @@ async function showFirstSteps() {
 
 async function refreshDestinationFilter() {
   try {
-    fillDestinationFilter(await api("/api/destinations/"));
+    const [destinations, deleted] = await Promise.all([
+      api("/api/destinations/"),
+      api("/api/dicom/logs/deleted-destinations/").then((answer) => answer.names, () => []),
+    ]);
+    fillDestinationFilter(destinations, deleted);
   } catch {
     // The filter still works without names.
   }

@@ -6,6 +6,8 @@ import { actionName, detailItems, patientCell } from "./log-detail.js";
 
 const state = { page: 1, pageSize: 50, ordering: "-timestamp", count: 0, entries: new Map(), loaded: false, request: 0 };
 
+const DELETED = "deleted:";
+
 function filterParams() {
   const params = new URLSearchParams();
   const form = $("#log-filters");
@@ -15,6 +17,11 @@ function filterParams() {
     // An admin-only field hidden from a user is not sent.
     const field = form.elements.namedItem(name);
     if (field && field.closest("[hidden]")) continue;
+    // A deleted destination is chosen by the name its entries kept (its id is gone).
+    if (name === "destination" && text.startsWith(DELETED)) {
+      params.set("deleted_destination", text.slice(DELETED.length));
+      continue;
+    }
     params.set(name, text);
   }
   params.set("ordering", state.ordering);
@@ -160,11 +167,17 @@ async function exportCsv() {
   }
 }
 
-export function fillDestinationFilter(destinations) {
+// The destinations of today, then those deleted since the audit log named them.
+export function fillDestinationFilter(destinations, deleted = []) {
   const select = $("#f-destination");
   const current = select.value;
-  select.replaceChildren(h("option", { value: "" }, "Any"), ...destinations.map((d) => h("option", { value: String(d.id) }, d.name)));
+  const options = [h("option", { value: "" }, "Any"), ...destinations.map((d) => h("option", { value: String(d.id) }, d.name))];
+  if (deleted.length) {
+    options.push(h("optgroup", { label: "Deleted" }, ...deleted.map((name) => h("option", { value: `${DELETED}${name}` }, `${name} (deleted)`))));
+  }
+  select.replaceChildren(...options);
   select.value = current;
+  if (select.value !== current) select.value = ""; // the one chosen is no longer there
 }
 
 export function initLog() {
