@@ -138,6 +138,13 @@ def stage_copy(
 _WORDS = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
 
 
+def _to_little_endian(header: Dataset, stored: str) -> None:
+    """``header`` of a copy written in a little endian syntax: its word values swapped if it was
+    read big endian (only then: a copy that keeps the source's syntax keeps its words too)."""
+    if stored == ExplicitVRBigEndian:
+        _swap_words(header)
+
+
 def _swap_words(dataset: Dataset) -> None:
     """The word values of a big endian ``dataset`` (Overlay Data, LUT Data, a private OW...) in
     little endian order, in its sequences too: pydicom writes them as it read them (its other
@@ -171,14 +178,13 @@ def _encoding_of(header: Dataset) -> str:
 
 
 def _write(source: Path, target: Path, header: Dataset, stored: str, wanted: str) -> StagedCopy:
-    if stored == ExplicitVRBigEndian and wanted != stored:  # every target is little endian
-        _swap_words(header)
     with source.open("rb") as f:
         frames, opts = _frames(f, header, stored, decode=wanted != stored)
         if frames is None:  # no pixel data: only the encoding of the data set can change
             if wanted not in (ImplicitVRLittleEndian, ExplicitVRLittleEndian):
                 wanted = stored  # a compressed syntax does not apply
             if wanted != stored:
+                _to_little_endian(header, stored)
                 _write_header(target, header, wanted)
                 return StagedCopy(target, stored, wanted, transcoded=True)
             _copy_with_header(f, target, header, stored, has_pixels=False)
@@ -192,6 +198,7 @@ def _write(source: Path, target: Path, header: Dataset, stored: str, wanted: str
             raise TranscodeError("float pixel data is not transcoded")
         if int(opts["bits_allocated"]) == 1:
             raise TranscodeError("1-bit pixel data is not transcoded")
+        _to_little_endian(header, stored)  # every syntax a copy is written in is little endian
         trailing = _take_trailing(header)
         with _create(target) as out:
             if wanted in (ImplicitVRLittleEndian, ExplicitVRLittleEndian):

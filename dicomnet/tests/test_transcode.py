@@ -282,9 +282,10 @@ def test_a_deflated_data_set_keeps_its_float_pixel_data_in_a_changed_copy(tmp_pa
         stage_copy(source, tmp_path / "other.dcm", syntax=ExplicitVRLittleEndian)
 
 
-def _big_endian_with_words(path: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+def _big_endian_with_words(path: Path, *, pixels: bool = True) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """An Explicit VR Big Endian instance with word values besides its pixels: an overlay (OW),
-    a private OL, an OW in a sequence item and a private OW after the pixel data."""
+    a private OL, an OW in a sequence item and a private OW after the pixel data (without
+    ``pixels``: a presentation state's overlay alone)."""
     ds = pydicom.Dataset()
     ds.file_meta = pydicom.dataset.FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRBigEndian
@@ -293,8 +294,8 @@ def _big_endian_with_words(path: Path) -> tuple[np.ndarray, dict[int, np.ndarray
     ds.PatientName = "BIG^ENDIAN"
     ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 8, 8, 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    pixels = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 61).astype(">u2")
-    ds.PixelData = pixels.tobytes()
+    image = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 61).astype(">u2")
+    ds.PixelData = image.tobytes()
     words = {
         0x60003000: np.array([0x0102, 0xFF00, 1, 0x8000], dtype=">u2"),
         0x00091011: np.array([0x01020304, 7], dtype=">u4"),
@@ -314,8 +315,12 @@ def _big_endian_with_words(path: Path) -> tuple[np.ndarray, dict[int, np.ndarray
     ds.add_new(0x00283010, "SQ", pydicom.Sequence([item]))  # VOI LUT Sequence, its LUT Data
     ds.add_new(0x7FE10010, "LO", "OUR VENDOR")
     ds.add_new(0x7FE11010, "OW", np.array([0x1234, 5], dtype=">u2").tobytes())
+    if not pixels:
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.11.1"  # GSPS
+        for tag in [element.tag for element in ds if element.tag.group in (0x0028, 0x7FE0, 0x7FE1)]:
+            del ds[tag]
     ds.save_as(path, enforce_file_format=True)
-    return pixels, words
+    return image, words
 
 
 @pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian, JLS])
@@ -344,3 +349,23 @@ def test_a_big_endian_instance_copied_in_its_own_syntax_keeps_its_words_as_they_
     assert staged.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRBigEndian
     assert np.array_equal(np.frombuffer(staged[0x60003000].value, ">u2"), words[0x60003000])
     assert list(np.frombuffer(staged[0x7FE11010].value, ">u2")) == [0x1234, 5]
+
+
+@pytest.mark.parametrize(
+    ("syntax", "written"),
+    [
+        (ExplicitVRLittleEndian, ExplicitVRLittleEndian),
+        (JLS, pydicom.uid.ExplicitVRBigEndian),  # nothing to compress: the source's syntax, as it is
+    ],
+)
+def test_a_big_endian_instance_without_pixels_keeps_the_values_of_its_words(
+    tmp_path: Path, syntax: str, written: str
+) -> None:
+    source = tmp_path / "gsps.dcm"
+    _, words = _big_endian_with_words(source, pixels=False)
+    copy = stage_copy(source, tmp_path / "copy.dcm", syntax=syntax)
+    staged = pydicom.dcmread(copy.path)
+    assert (copy.transfer_syntax_to, staged.file_meta.TransferSyntaxUID) == (written, written)
+    order = "<u2" if written == ExplicitVRLittleEndian else ">u2"
+    assert np.array_equal(np.frombuffer(staged[0x60003000].value, order), words[0x60003000])
+    assert "PixelData" not in staged
