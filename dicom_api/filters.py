@@ -117,7 +117,10 @@ class TransferLogFilter(django_filters.FilterSet):
     # A destination deleted since (its entries keep its name, not its id): by that name, so that a
     # new destination of the same name is not mixed in.
     deleted_destination = django_filters.CharFilter(
-        method="filter_deleted_destination", max_length=100, label="A deleted destination, by its name"
+        method="filter_deleted_destination",
+        max_length=100,
+        strip=False,  # the name as the entries kept it, as deleted-destinations/ lists it
+        label="A deleted destination, by its name",
     )
     modality = django_filters.CharFilter(field_name="modality", lookup_expr="iexact", max_length=16)
     patient_id = django_filters.CharFilter(field_name="patient_id", max_length=64)

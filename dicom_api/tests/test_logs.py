@@ -237,6 +237,14 @@ def test_a_deleted_destination_is_listed_and_filtered_by_its_name_apart_from_a_n
     assert ids(client_user.get(URL, {"deleted_destination": "Gone"})) == []  # bob's entry
     assert ids(client_user.get(URL, {"deleted_destination": "PACS"})) == []  # not deleted
     assert client_user.get(URL, {"deleted_destination": "x" * 101}).status_code == 400
+
+    # A name is matched as the entries kept it, spaces included.
+    spaced = Destination.objects.create(name="Spaced ", ae_title="SPACED", host="10.0.0.10")
+    to_spaced = make_entry(user, destination=spaced)
+    spaced.delete()
+    assert client_user.get(f"{URL}deleted-destinations/").json() == {"names": ["Old PACS", "Spaced "]}
+    assert ids(client_user.get(URL, {"deleted_destination": "Spaced "})) == [to_spaced.pk]
+    assert ids(client_user.get(URL, {"deleted_destination": "Spaced"})) == []
     assert APIClient().get(f"{URL}deleted-destinations/").status_code == 401
 
 

@@ -202,3 +202,11 @@ def test_an_admin_finds_the_entries_of_a_deleted_destination_by_its_name(
     page.get_by_role("button", name="Apply").click()
     expect(rows).to_have_count(1)
     expect(rows).to_contain_text("NEW, ONE")
+
+    # Deleted in turn while chosen: the filter then names the deleted destination of that name.
+    renewed.delete()
+    page.get_by_role("link", name="Dashboard").click()
+    page.get_by_role("link", name="Audit log").click()
+    expect(select).to_have_value("deleted:Old PACS")
+    page.get_by_role("button", name="Apply").click()
+    expect(rows).to_have_count(len(sent) + 1)  # both destinations of that name are gone now

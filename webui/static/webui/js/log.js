@@ -17,9 +17,10 @@ function filterParams() {
     // An admin-only field hidden from a user is not sent.
     const field = form.elements.namedItem(name);
     if (field && field.closest("[hidden]")) continue;
-    // A deleted destination is chosen by the name its entries kept (its id is gone).
-    if (name === "destination" && text.startsWith(DELETED)) {
-      params.set("deleted_destination", text.slice(DELETED.length));
+    // A deleted destination is chosen by the name its entries kept (its id is gone), exactly as
+    // the server listed it (not trimmed).
+    if (name === "destination" && String(value).startsWith(DELETED)) {
+      params.set("deleted_destination", String(value).slice(DELETED.length));
       continue;
     }
     params.set(name, text);
@@ -175,9 +176,13 @@ export function fillDestinationFilter(destinations, deleted = []) {
   if (deleted.length) {
     options.push(h("optgroup", { label: "Deleted" }, ...deleted.map((name) => h("option", { value: `${DELETED}${name}` }, `${name} (deleted)`))));
   }
+  const chosen = select.selectedOptions[0];
+  const chosenName = chosen && !current.startsWith(DELETED) ? chosen.textContent : null;
   select.replaceChildren(...options);
   select.value = current;
-  if (select.value !== current) select.value = ""; // the one chosen is no longer there
+  if (select.value === current) return;
+  // The destination chosen was deleted since: its entries are the deleted one's of that name.
+  select.value = chosenName !== null && deleted.includes(chosenName) ? `${DELETED}${chosenName}` : "";
 }
 
 export function initLog() {
