@@ -26,11 +26,9 @@ def test_it_lists_own_imports_newest_first_with_their_summary(
     client_user: APIClient, client_other: APIClient, user: AbstractUser
 ) -> None:
     study = series(3)
-    first = import_of(
-        client_user,
-        *(upload(n, b) for n, b in study.files.items()),
-        upload("other.dcm", instance(patient_id="P-2", patient_name="Roe^Rick", study_instance_uid="1.2.9")),
-    )
+    # Made once: each call has new UIDs, whose lengths vary.
+    other = instance(patient_id="P-2", patient_name="Roe^Rick", study_instance_uid="1.2.9")
+    first = import_of(client_user, *(upload(n, b) for n, b in study.files.items()), upload("other.dcm", other))
     import_of(client_other, upload("b.dcm", instance()))
     opened = client_user.post(URL).json()["import_id"]
     ImportSession.objects.filter(pk=opened).update(
@@ -51,9 +49,7 @@ def test_it_lists_own_imports_newest_first_with_their_summary(
     assert older["received_files"] == older["instance_count"] == 4
     assert (older["patient_count"], older["study_count"], older["series_count"]) == (2, 2, 2)
     assert older["transfer_count"] == 2
-    assert older["size_bytes"] == sum(len(b) for b in study.files.values()) + len(
-        instance(patient_id="P-2", patient_name="Roe^Rick", study_instance_uid="1.2.9")
-    )
+    assert older["size_bytes"] == sum(len(b) for b in study.files.values()) + len(other)
     for key in ("created_at", "expires_at", "received_bytes"):
         assert key in older
 
