@@ -216,8 +216,8 @@ def fill(entries: int, users: list[Any], destinations: list[Any], refill: bool) 
 
 
 def retire_a_destination() -> None:
-    """ "PACS 4" deleted (its entries keep its name, not its id) and added again: what the audit
-    log's filter of deleted destinations reads. Once; a rerun finds it done."""
+    """ "PACS 4" deleted (its entries keep its id in ``destination_key``) and added again: what
+    the audit log's filter of deleted destinations reads. Once; a rerun finds it done."""
     from destinations.models import Destination
     from dicom_api.models import TransferLog
 
@@ -264,8 +264,8 @@ def measure(client: Any, url: str, runs: int) -> dict[str, Any]:
         size = len(body)
         if response.streaming:
             count = f"{body.count(NEWLINE) - 1:,}"
-        elif "names" in (page := response.json()):
-            count = f"{len(page['names'])} names"
+        elif "destinations" in (page := response.json()):
+            count = f"{len(page['destinations'])} destinations"
         else:
             count = f"~{page['count']:,}" if page["count_is_estimate"] else f"{page['count']:,}"
     timings.sort()
@@ -347,6 +347,11 @@ def main() -> None:
     # A patient of this user's: the search finds a few entries, as a real one would.
     patient = TransferLog.objects.filter(user=user).exclude(patient_id="").values_list("patient_id", flat=True)[0]
     as_admin, as_user = client_for(admin), client_for(user)
+    retired = (
+        TransferLog.objects.filter(destination_name="PACS 4", destination__isnull=True)
+        .values_list("destination_key", flat=True)
+        .first()
+    )
     base = "/api/dicom/logs/"
     cases = [
         ("unfiltered first page", "admin", as_admin, base),
@@ -362,10 +367,10 @@ def main() -> None:
         ("search by patient id (own entries)", "user", as_user, f"{base}?search={patient}"),
         ("page 100 of the unfiltered list", "admin", as_admin, f"{base}?page=100"),
         ("CSV of one day", "admin", as_admin, f"{base}?format=csv&date_from=2025-06-03&date_to=2025-06-03"),
-        ("by a deleted destination", "admin", as_admin, f"{base}?deleted_destination=PACS%204"),
-        ("by a deleted destination (own entries)", "user", as_user, f"{base}?deleted_destination=PACS%204"),
-        ("names of deleted destinations", "admin", as_admin, f"{base}deleted-destinations/"),
-        ("names of deleted destinations (own entries)", "user", as_user, f"{base}deleted-destinations/"),
+        ("by a deleted destination", "admin", as_admin, f"{base}?destination={retired}"),
+        ("by a deleted destination (own entries)", "user", as_user, f"{base}?destination={retired}"),
+        ("the deleted destinations", "admin", as_admin, f"{base}deleted-destinations/"),
+        ("the deleted destinations (own entries)", "user", as_user, f"{base}deleted-destinations/"),
     ]
     print(f"\nMachine: {machine()}\n", flush=True)
     print("| request | as | rows | median ms | p95 ms | max ms |\n| --- | --- | ---: | ---: | ---: | ---: |")

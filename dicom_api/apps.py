@@ -12,3 +12,12 @@ class DicomApiConfig(AppConfig):
 
         account_event.connect(record_account_event, dispatch_uid="dicom_api.audit.record_account_event")
         destination_event.connect(record_destination_event, dispatch_uid="dicom_api.audit.record_destination_event")
+        # However a destination is deleted (the API, the admin, the ORM), its entries keep its id.
+        from django.db.models.signals import pre_delete
+
+        from destinations.models import Destination
+        from dicom_api.audit import keep_destination_key
+
+        pre_delete.connect(
+            keep_destination_key, sender=Destination, dispatch_uid="dicom_api.audit.keep_destination_key"
+        )

@@ -17,11 +17,20 @@ def destination_snapshot(destination: Destination | None) -> dict[str, Any]:
         return {}
     return {
         "destination": destination,
+        "destination_key": destination.pk,
         "destination_name": destination.name,
         "destination_ae_title": destination.ae_title,
         "destination_host": destination.host,
         "destination_port": destination.port,
     }
+
+
+def keep_destination_key(sender: object, *, instance: Destination, **_: Any) -> None:
+    """Before a destination is deleted (which empties its entries' ``destination``): its entries
+    made before entries kept the id (migration 0015) get it now. Newer ones have it already."""
+    TransferLog.objects.filter(destination_id=instance.pk, destination_key__isnull=True).update(
+        destination_key=instance.pk
+    )
 
 
 def audit_record(

@@ -12,6 +12,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from destinations.models import Destination
 from dicom_api.models import Action, Status, TransferLog
 
 SEARCH_FIELDS = (
@@ -113,14 +114,15 @@ class TransferLogFilter(django_filters.FilterSet):
     # The username recorded in the entry (it outlives renamed and deleted accounts). A non-admin
     # only ever filters their own entries: the queryset is narrowed before any filter applies.
     user = django_filters.CharFilter(field_name="username", max_length=150)
-    destination = IdFilter(field_name="destination_id")
-    # A destination deleted since (its entries keep its name, not its id): by that name, so that a
-    # new destination of the same name is not mixed in.
+    # A destination's entries, also once it is deleted (they keep its id in ``destination_key``).
+    destination = IdFilter(method="filter_destination", label="A destination's id (deleted ones' too)")
+    # A destination deleted before entries kept its id: by its name, among the entries that kept
+    # only that (a new destination of the same name is not mixed in).
     deleted_destination = django_filters.CharFilter(
         method="filter_deleted_destination",
         max_length=100,
         strip=False,  # the name as the entries kept it, as deleted-destinations/ lists it
-        label="A deleted destination, by its name",
+        label="A deleted destination known by its name alone",
     )
     modality = django_filters.CharFilter(field_name="modality", lookup_expr="iexact", max_length=16)
     patient_id = django_filters.CharFilter(field_name="patient_id", max_length=64)
@@ -137,10 +139,18 @@ class TransferLogFilter(django_filters.FilterSet):
         fields: list[str] = []
         form = TransferLogFilterForm
 
+    def filter_destination(self, queryset: QuerySet[TransferLog], name: str, value: int) -> QuerySet[TransferLog]:
+        # One index either way (an OR of the two read the table: 180 ms for 130,000 entries):
+        # a deleted destination's entries are those of the partial index that kept its id.
+        if Destination.objects.filter(pk=value).exists():
+            return queryset.filter(destination_id=value)
+        # (a name is there whenever an id is: said, so that the index's condition is seen to hold)
+        return queryset.filter(destination__isnull=True, destination_key=value).exclude(destination_name="")
+
     def filter_deleted_destination(
         self, queryset: QuerySet[TransferLog], name: str, value: str
     ) -> QuerySet[TransferLog]:
-        return queryset.filter(destination__isnull=True, destination_name=value)
+        return queryset.filter(destination__isnull=True, destination_key__isnull=True, destination_name=value)
 
     def filter_date_from(self, queryset: QuerySet[TransferLog], name: str, value: date) -> QuerySet[TransferLog]:
         start = value if isinstance(value, datetime) else _day_start(value)

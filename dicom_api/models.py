@@ -198,6 +198,9 @@ class TransferLog(models.Model):
     destination = models.ForeignKey(
         "destinations.Destination", null=True, blank=True, on_delete=models.SET_NULL, related_name="logs"
     )
+    # The destination's id when the entry was made, kept when the destination is deleted (which
+    # empties ``destination``): the entries of two deleted destinations of one name stay apart.
+    destination_key = models.BigIntegerField(null=True, blank=True)
     destination_name = models.CharField(max_length=100, blank=True, default="")
     destination_ae_title = models.CharField(max_length=16, blank=True, default="")
     destination_host = models.CharField(max_length=255, blank=True, default="")
@@ -259,9 +262,9 @@ class TransferLog(models.Model):
                 name="log_send_completed_idx",
                 condition=Q(action="send"),
             ),
-            # The audit log's filter of deleted destinations: the names their entries kept.
+            # The audit log's filter of deleted destinations: the ids and names their entries kept.
             models.Index(
-                fields=["destination_name"],
+                fields=["destination_key", "destination_name"],
                 name="log_deleted_destination_idx",
                 condition=Q(destination__isnull=True) & ~Q(destination_name=""),
             ),

@@ -7,10 +7,10 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 
 from authentication.roles import reads_every_audit_entry
-from dicom_api.models import TransferLog
+from dicom_api.models import Action, TransferLog
 
 # Rows fetched per round trip while a CSV export streams; memory stays bounded whatever the size.
 CSV_CHUNK_SIZE = 2000
@@ -35,7 +35,7 @@ CSV_COLUMNS: tuple[tuple[str, str], ...] = (
     ("instances_sent", "instances_sent"),
     ("instances_failed", "instances_failed"),
     ("attempt", "attempt"),
-    ("destination_id", "destination_id"),
+    ("destination_id", "destination_ref"),  # kept when the destination is deleted
     ("destination_name", "destination_name"),
     ("destination_ae_title", "destination_ae_title"),
     ("destination_host", "destination_host"),
@@ -64,7 +64,9 @@ def transfer_log_csv_rows(*, entries: QuerySet[TransferLog]) -> Iterator[list[An
     # details as the database's own JSON text: no decoding and encoding again per row.
     fields = ["details_text" if field == "details" else field for _, field in CSV_COLUMNS]
     dates = [index for index, (_, field) in enumerate(CSV_COLUMNS) if field in DATETIME_FIELDS]
-    rows = entries.annotate(details_text=Cast("details", TextField())).values_list(*fields)
+    rows = entries.annotate(
+        details_text=Cast("details", TextField()), destination_ref=Coalesce("destination_id", "destination_key")
+    ).values_list(*fields)
     for values in rows.iterator(chunk_size=CSV_CHUNK_SIZE):
         row = list(values)
         for index in dates:
@@ -73,13 +75,38 @@ def transfer_log_csv_rows(*, entries: QuerySet[TransferLog]) -> Iterator[list[An
         yield row
 
 
-def deleted_destination_names(*, entries: QuerySet[TransferLog]) -> list[str]:
-    """The names of the destinations deleted since ``entries`` named them, A to Z."""
-    names = (
+def deleted_destinations(*, entries: QuerySet[TransferLog]) -> list[dict[str, Any]]:
+    """The destinations deleted since ``entries`` named them, A to Z: ``{id, name, deleted_at}``.
+    ``id`` is the one the entries kept (None for entries made before ids were kept: their name
+    alone tells them apart); ``deleted_at`` the time of the deletion's audit entry, if any."""
+    kept = (
         entries.filter(destination__isnull=True)
         .exclude(destination_name="")
-        .order_by("destination_name")
-        .values_list("destination_name", flat=True)
+        .order_by("destination_name", "destination_key")
+        .values_list("destination_key", "destination_name")
         .distinct()
     )
-    return list(names)
+    found = list(kept)
+    keys = {key for key, _ in found if key is not None}
+    # The deletion is an admin's entry: only its time (and the name it was deleted under) is given,
+    # to whoever reads entries naming it.
+    deletions = (
+        {
+            key: (timestamp, name)
+            for key, timestamp, name in TransferLog.objects.filter(
+                action=Action.DESTINATION_DELETE, destination_key__in=keys
+            )
+            .order_by("timestamp")  # the latest, should there be two
+            .values_list("destination_key", "timestamp", "destination_name")
+        }
+        if keys
+        else {}
+    )
+    # One per id: a destination renamed before it was deleted, by its last name.
+    named: dict[int, str] = {}
+    for key, name in found:
+        if key is not None:
+            named.setdefault(key, deletions[key][1] if key in deletions else name)
+    result = [{"id": key, "name": name, "deleted_at": deletions.get(key, (None,))[0]} for key, name in named.items()]
+    result += [{"id": None, "name": name, "deleted_at": None} for key, name in found if key is None]
+    return sorted(result, key=lambda d: (d["name"], d["id"] is None, d["id"] or 0))

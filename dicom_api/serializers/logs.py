@@ -21,6 +21,7 @@ class LogUserSerializer(serializers.Serializer[Any]):
 
 class LogDestinationSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField(allow_null=True, help_text="Null once the destination is deleted.")
+    deleted = serializers.BooleanField(help_text="The destination was deleted since (the entry keeps what it was).")
     name = serializers.CharField()
     ae_title = serializers.CharField()
     host = serializers.CharField()
@@ -67,6 +68,7 @@ class TransferLogSerializer(serializers.ModelSerializer[TransferLog]):
             return None
         return {
             "id": entry.destination_id,
+            "deleted": entry.destination_id is None,
             "name": entry.destination_name,
             "ae_title": entry.destination_ae_title,
             "host": entry.destination_host,

@@ -11,6 +11,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from destinations.models import Destination
+from destinations.services import destination_delete
 from dicom_api import pagination
 from dicom_api.models import Action, Status, TransferLog
 from dicom_api.tests.logs_helpers import ids, make_entry
@@ -71,7 +72,14 @@ def test_it_shows_an_entry_with_every_field_of_the_contract(
         "instances_sent": 119,
         "instances_failed": 1,
         "attempt": 2,
-        "destination": {"id": pacs.pk, "name": "PACS", "ae_title": "PACS_AE", "host": "10.0.0.5", "port": 11112},
+        "destination": {
+            "id": pacs.pk,
+            "deleted": False,
+            "name": "PACS",
+            "ae_title": "PACS_AE",
+            "host": "10.0.0.5",
+            "port": 11112,
+        },
         "error_message": "1 instance refused",
         "details": {"attempts": [{"n": 1}]},
         "client_address": None,
@@ -214,38 +222,99 @@ def test_it_filters_by_destination_id(client_user: APIClient, user: AbstractUser
     assert ids(client_user.get(URL, {"destination": 10**6})) == []
 
 
-def test_a_deleted_destination_is_listed_and_filtered_by_its_name_apart_from_a_new_one_of_that_name(
-    client_user: APIClient, client_other: APIClient, user: AbstractUser, other_user: AbstractUser, pacs: Destination
+def test_deleted_destinations_are_listed_and_filtered_by_the_id_their_entries_kept(
+    client_user: APIClient,
+    client_other: APIClient,
+    client_admin: APIClient,
+    user: AbstractUser,
+    other_user: AbstractUser,
+    pacs: Destination,
 ) -> None:
     old = Destination.objects.create(name="Old PACS", ae_title="OLD", host="10.0.0.7")
     gone = Destination.objects.create(name="Gone", ae_title="GONE", host="10.0.0.8")
     to_old = [make_entry(user, destination=old), make_entry(user, destination=old, status=Status.FAILED)]
     make_entry(user, destination=pacs)
-    make_entry(other_user, destination=gone)
+    to_gone = make_entry(other_user, destination=gone)
     make_entry(user, action=Action.LOGIN)
-    old.delete()
+    old_id, gone_id = old.pk, gone.pk
+    destination_delete(destination=old, actor=None)  # audited: the list says when
     gone.delete()
-    # A new destination of the old one's name: its entries are not the deleted one's.
+    # A new destination of the old one's name, deleted in turn: two deleted "Old PACS", apart.
     renewed = Destination.objects.create(name="Old PACS", ae_title="NEW", host="10.0.0.9")
-    make_entry(user, destination=renewed)
+    to_renewed = make_entry(user, destination=renewed)
+    renewed_id = renewed.pk
+    assert ids(client_user.get(URL, {"destination": renewed_id})) == [to_renewed.pk]  # before its deletion
+    renewed.delete()
 
     listed = client_user.get(f"{URL}deleted-destinations/")
     assert listed.status_code == 200
-    assert listed.json() == {"names": ["Old PACS"]}  # not "Gone": only bob's entries named it
-    assert client_other.get(f"{URL}deleted-destinations/").json() == {"names": ["Gone"]}
-    assert sorted(ids(client_user.get(URL, {"deleted_destination": "Old PACS"}))) == sorted(e.pk for e in to_old)
-    assert ids(client_user.get(URL, {"deleted_destination": "Gone"})) == []  # bob's entry
-    assert ids(client_user.get(URL, {"deleted_destination": "PACS"})) == []  # not deleted
-    assert client_user.get(URL, {"deleted_destination": "x" * 101}).status_code == 400
-
-    # A name is matched as the entries kept it, spaces included.
-    spaced = Destination.objects.create(name="Spaced ", ae_title="SPACED", host="10.0.0.10")
-    to_spaced = make_entry(user, destination=spaced)
-    spaced.delete()
-    assert client_user.get(f"{URL}deleted-destinations/").json() == {"names": ["Old PACS", "Spaced "]}
-    assert ids(client_user.get(URL, {"deleted_destination": "Spaced "})) == [to_spaced.pk]
-    assert ids(client_user.get(URL, {"deleted_destination": "Spaced"})) == []
+    found = listed.json()["destinations"]
+    assert [(d["id"], d["name"]) for d in found] == [(old_id, "Old PACS"), (renewed_id, "Old PACS")]  # not bob's
+    deletion = TransferLog.objects.get(action=Action.DESTINATION_DELETE)
+    assert found[0]["deleted_at"] == deletion.timestamp.isoformat().replace("+00:00", "Z")
+    assert found[1]["deleted_at"] is None  # deleted without an audit entry (the ORM)
+    assert client_other.get(f"{URL}deleted-destinations/").json()["destinations"] == [
+        {"id": gone_id, "name": "Gone", "deleted_at": None}
+    ]
+    assert len(client_admin.get(f"{URL}deleted-destinations/").json()["destinations"]) == 3
+    assert sorted(ids(client_user.get(URL, {"destination": old_id}))) == sorted(e.pk for e in to_old)
+    assert ids(client_user.get(URL, {"destination": renewed_id})) == [to_renewed.pk]
+    assert ids(client_user.get(URL, {"destination": gone_id})) == []  # bob's entry
+    assert ids(client_other.get(URL, {"destination": gone_id})) == [to_gone.pk]
+    entry = client_user.get(f"{URL}{to_old[0].pk}/").json()
+    assert entry["destination"]["deleted"] is True and entry["destination"]["id"] is None
     assert APIClient().get(f"{URL}deleted-destinations/").status_code == 401
+
+
+def test_a_destination_renamed_before_its_deletion_is_listed_once_by_its_last_name(
+    client_admin: APIClient, user: AbstractUser
+) -> None:
+    pacs = Destination.objects.create(name="Alpha", ae_title="ALPHA", host="10.0.0.12")
+    first = make_entry(user, destination=pacs)
+    pacs.name = "Zulu"
+    pacs.save()
+    second = make_entry(user, destination=pacs)
+    pk = pacs.pk
+    destination_delete(destination=pacs, actor=None)
+    [listed] = client_admin.get(f"{URL}deleted-destinations/").json()["destinations"]
+    assert (listed["id"], listed["name"]) == (pk, "Zulu") and listed["deleted_at"]
+    found = ids(client_admin.get(URL, {"destination": pk}))
+    assert first.pk in found and second.pk in found  # and the deletion's entry
+
+
+@pytest.mark.parametrize("how", ["service", "queryset", "instance"])
+def test_an_entry_made_before_entries_kept_ids_gets_its_destinations_at_the_deletion(
+    client_user: APIClient, user: AbstractUser, how: str
+) -> None:
+    pacs = Destination.objects.create(name="Older", ae_title="OLDER", host="10.0.0.11")
+    pk = pacs.pk
+    entry = make_entry(user, destination=pacs)
+    TransferLog.objects.filter(pk=entry.pk).update(destination_key=None)  # as migration 0015 finds it
+    if how == "service":
+        destination_delete(destination=pacs, actor=None)
+    elif how == "queryset":  # the admin's bulk delete
+        Destination.objects.filter(pk=pk).delete()
+    else:
+        pacs.delete()
+    entry.refresh_from_db()
+    assert (entry.destination_id, entry.destination_key) == (None, pk)
+    assert ids(client_user.get(URL, {"destination": pk})) == [entry.pk]
+
+
+def test_a_destination_deleted_before_entries_kept_ids_is_found_by_its_name(
+    client_user: APIClient, user: AbstractUser
+) -> None:
+    spaced = Destination.objects.create(name="Spaced ", ae_title="SPACED", host="10.0.0.10")
+    before_ids = make_entry(user, destination=spaced)
+    spaced.delete()
+    TransferLog.objects.filter(pk=before_ids.pk).update(destination_key=None)  # as migration 0015 finds it
+    assert client_user.get(f"{URL}deleted-destinations/").json()["destinations"] == [
+        {"id": None, "name": "Spaced ", "deleted_at": None}
+    ]
+    # The name as the entries kept it, spaces included.
+    assert ids(client_user.get(URL, {"deleted_destination": "Spaced "})) == [before_ids.pk]
+    assert ids(client_user.get(URL, {"deleted_destination": "Spaced"})) == []
+    assert client_user.get(URL, {"deleted_destination": "x" * 101}).status_code == 400
 
 
 def test_it_filters_by_modality_patient_and_study(client_user: APIClient, user: AbstractUser) -> None:
@@ -512,7 +581,7 @@ def test_deleting_a_destination_changes_no_entry(
     before = client_admin.get(f"{URL}{entry.pk}/").json()
     pacs.delete()
     after = client_admin.get(f"{URL}{entry.pk}/").json()
-    assert after["destination"] == {**before["destination"], "id": None}
+    assert after["destination"] == {**before["destination"], "id": None, "deleted": True}
     assert {k: v for k, v in after.items() if k != "destination"} == {
         k: v for k, v in before.items() if k != "destination"
     }

@@ -80,6 +80,18 @@ def test_it_streams_every_field_as_an_attachment(client_user: APIClient, user: A
     ]
 
 
+def test_an_export_is_the_same_before_and_after_the_destination_is_deleted(
+    client_user: APIClient, user: AbstractUser
+) -> None:
+    pacs = Destination.objects.create(name="PACS", ae_title="PACS_AE", host="10.0.0.5", port=104)
+    make_entry(user, destination=pacs)
+    pk = pacs.pk
+    before = read_csv(client_user.get(URL, {"format": "csv"}))
+    pacs.delete()
+    assert read_csv(client_user.get(URL, {"format": "csv"})) == before
+    assert before[0]["destination_id"] == str(pk)
+
+
 @pytest.mark.parametrize("prefix", ["=", "+", "-", "@", "\t", "\r"])
 def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_escaped(
     client_user: APIClient, user: AbstractUser, prefix: str

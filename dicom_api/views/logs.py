@@ -22,7 +22,7 @@ from dicom_api.filters import TransferLogFilter
 from dicom_api.models import TransferLog
 from dicom_api.pagination import LargeTablePagination
 from dicom_api.renderers import CSVRenderer, csv_stream
-from dicom_api.selectors.logs import deleted_destination_names, transfer_log_csv_rows, transfer_log_visible_to
+from dicom_api.selectors.logs import deleted_destinations, transfer_log_csv_rows, transfer_log_visible_to
 from dicom_api.serializers.logs import TransferLogSerializer
 from dicom_transfer.openapi import ErrorDetailSerializer
 
@@ -97,15 +97,26 @@ class TransferLogViewSet(viewsets.ReadOnlyModelViewSet[TransferLog]):
         return super().handle_exception(exc)
 
 
+class DeletedDestinationSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField(
+        allow_null=True,
+        help_text="The id its entries kept (the `destination` filter's value); null for a destination "
+        "deleted before entries kept ids: `deleted_destination` (its name) finds those.",
+    )
+    name = serializers.CharField()
+    deleted_at = serializers.DateTimeField(allow_null=True, help_text="When it was deleted, if the log says.")
+
+
 class DeletedDestinationsSerializer(serializers.Serializer[Any]):
-    names = serializers.ListField(child=serializers.CharField())
+    destinations = DeletedDestinationSerializer(many=True)
 
 
 class DeletedDestinationsView(APIView):
-    """``GET /api/dicom/logs/deleted-destinations/``: the names of the destinations deleted since
-    the caller's entries named them (for the audit log's ``deleted_destination`` filter)."""
+    """``GET /api/dicom/logs/deleted-destinations/``: the destinations deleted since the caller's
+    entries named them, A to Z (for the audit log's Destination filter)."""
 
     @extend_schema(responses={200: DeletedDestinationsSerializer})
     def get(self, request: Request) -> Response:
         entries = transfer_log_visible_to(user=request.user)
-        return Response({"names": deleted_destination_names(entries=entries)})
+        found = deleted_destinations(entries=entries)
+        return Response(DeletedDestinationsSerializer({"destinations": found}).data)

@@ -13,6 +13,7 @@ from authentication.models import Account, LoginSession, Role
 from authentication.tests.helpers import refresh
 from conftest import PASSWORD
 from destinations.models import Destination
+from destinations.services import destination_delete
 from dicom_api.models import Action, TransferLog
 from dicom_api.tests.logs_helpers import make_entry
 from webui.tests import test_web_e2e
@@ -179,34 +180,42 @@ def test_an_auditor_sees_the_audit_log_of_everyone_and_no_send(
     expect(page.locator("#log tbody tr").filter(has_text="alice")).to_have_count(1)
 
 
-def test_an_admin_finds_the_entries_of_a_deleted_destination_by_its_name(
+def test_an_admin_finds_the_entries_of_each_deleted_destination_apart(
     screen: Screen, admin_user: AbstractUser, user: AbstractUser
 ) -> None:
     old = Destination.objects.create(name="Old PACS", ae_title="OLD", host="10.0.0.7")
     sent = [make_entry(user, destination=old, patient_name=f"OLD^{n}") for n in range(2)]
-    old.delete()
+    destination_delete(destination=old, actor=admin_user)
+    deleted_at = TransferLog.objects.get(action=Action.DESTINATION_DELETE).timestamp
     renewed = Destination.objects.create(name="Old PACS", ae_title="NEW", host="10.0.0.9")
     make_entry(user, destination=renewed, patient_name="NEW^ONE")
     page = screen.page
     screen.login("root")
     page.get_by_role("link", name="Audit log").click()
     select = page.locator("#f-destination")
-    expect(select.locator("optgroup[label=Deleted] option")).to_have_text(["Old PACS (deleted)"])
-    select.select_option(label="Old PACS (deleted)")
+    option = select.locator("optgroup[label=Deleted] option")
+    expect(option).to_have_count(1)
+    expect(option).to_have_text(f"Old PACS (deleted {deleted_at:%Y-%m-%d})")  # the page's clock is UTC
+    select.select_option(label=option.text_content())
     page.get_by_role("button", name="Apply").click()
     rows = page.locator("#log tbody tr")
-    expect(rows).to_have_count(len(sent))
+    expect(rows).to_have_count(len(sent) + 1)  # and the deletion's own entry
     expect(rows.filter(has_text="NEW, ONE")).to_have_count(0)
+    expect(rows.filter(has_text="OLD, 0")).to_contain_text("Old PACS (deleted)")
+    screen.shot("audit-deleted-destination")
     # Today's destination of that name is the other option.
     select.select_option(label="Old PACS")
     page.get_by_role("button", name="Apply").click()
     expect(rows).to_have_count(1)
     expect(rows).to_contain_text("NEW, ONE")
 
-    # Deleted in turn while chosen: the filter then names the deleted destination of that name.
-    renewed.delete()
+    # Deleted in turn while chosen: still chosen, among the deleted, and still apart from the first.
+    renewed_id = renewed.pk
+    renewed.delete()  # without an audit entry (the ORM): no date to tell them apart, so its id
     page.get_by_role("link", name="Dashboard").click()
     page.get_by_role("link", name="Audit log").click()
-    expect(select).to_have_value("deleted:Old PACS")
+    expect(option).to_have_count(2)
+    expect(select.locator("option:checked")).to_have_text(f"Old PACS (deleted, id {renewed_id})")
     page.get_by_role("button", name="Apply").click()
-    expect(rows).to_have_count(len(sent) + 1)  # both destinations of that name are gone now
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("NEW, ONE")

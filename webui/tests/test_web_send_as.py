@@ -75,3 +75,35 @@ def test_an_operator_sends_a_series_as_another_patient(screen: Screen, user: Use
     # Only what the user changed is sent as the patient's new values.
     assert log.details["send_as"]["values"] == {"patient_id": "THEIRS-778", "issuer_of_patient_id": "ST-ELSEWHERE"}
     assert log.details["send_as"]["previous"]["patient_id"] == "OURS-1"
+
+
+def test_a_destination_deleted_while_chosen_is_named_and_the_list_refreshed(
+    screen: Screen,  # noqa: F811
+    user: User,
+    tmp_path: Path,
+) -> None:
+    page = screen.page
+    folder = tmp_path / "upload"
+    generate_series(folder / "ct", 2, patient_name="OURS^ANNA", patient_id="OURS-1", description="Chest CT")
+    gone = Destination.objects.create(name="Old hospital", ae_title="OLD", host="127.0.0.1", port=104)
+    Destination.objects.create(name="Other hospital", ae_title="OTHER", host="127.0.0.1", port=105)
+    screen.login("alice")
+    page.locator("#pick-folder").set_input_files(str(folder))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-result")).to_contain_text("Imported 2 instances")
+    page.get_by_label("#1 Chest CT").check()
+    page.get_by_role("checkbox", name="Old hospital").check()
+    gone.delete()  # by an administrator, meanwhile
+    page.get_by_role("button", name="Send (1 transfer)").click()
+    expect(page.locator("#send-error")).to_have_text(
+        "Old hospital can no longer be sent to (an administrator removed or disabled it): "
+        "the list of destinations is up to date now. Choose again and send."
+    )
+    expect(page.get_by_role("checkbox", name="Old hospital")).to_have_count(0)
+    expect(page.get_by_role("checkbox", name="Other hospital")).not_to_be_checked()
+    assert not TransferLog.objects.filter(action=Action.SEND).exists()
+    # Choosing again sends, and the message goes.
+    page.get_by_role("checkbox", name="Other hospital").check()
+    page.get_by_role("button", name="Send (1 transfer)").click()
+    expect(page.locator("#transfers tbody tr.group")).to_have_count(1)
+    expect(page.locator("#send-error")).to_have_text("")

@@ -84,7 +84,7 @@ async function refreshDestinationFilter() {
   try {
     const [destinations, deleted] = await Promise.all([
       api("/api/destinations/"),
-      api("/api/dicom/logs/deleted-destinations/").then((answer) => answer.names, () => []),
+      api("/api/dicom/logs/deleted-destinations/").then((answer) => answer.destinations, () => []),
     ]);
     fillDestinationFilter(destinations, deleted);
   } catch {

@@ -120,7 +120,9 @@ export function detailItems(entry, { admin = false } = {}) {
   const where = entry.destination
     ? [entry.destination.ae_title, `${entry.destination.host}:${entry.destination.port}`].filter(Boolean).join(" @ ")
     : "";
-  const destination = entry.destination ? `${entry.destination.name} (${where})` : "";
+  const destination = entry.destination
+    ? `${entry.destination.name} (${where})${entry.destination.deleted ? ", deleted since" : ""}`
+    : "";
   const several = patients(entry);
   const items = [
     ...item("Action", actionName(entry.action)),

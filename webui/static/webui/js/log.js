@@ -17,8 +17,8 @@ function filterParams() {
     // An admin-only field hidden from a user is not sent.
     const field = form.elements.namedItem(name);
     if (field && field.closest("[hidden]")) continue;
-    // A deleted destination is chosen by the name its entries kept (its id is gone), exactly as
-    // the server listed it (not trimmed).
+    // A destination deleted before entries kept its id is chosen by the name they kept, exactly
+    // as the server listed it (not trimmed).
     if (name === "destination" && String(value).startsWith(DELETED)) {
       params.set("deleted_destination", String(value).slice(DELETED.length));
       continue;
@@ -98,7 +98,7 @@ export async function loadLog() {
 }
 
 function row(entry) {
-  const destination = entry.destination ? entry.destination.name : "";
+  const destination = entry.destination ? `${entry.destination.name}${entry.destination.deleted ? " (deleted)" : ""}` : "";
   const series = [entry.series_description, entry.modality ? `(${entry.modality})` : ""].filter(Boolean).join(" ");
   const open = h("button", { type: "button", class: "secondary small", "aria-label": `Details of entry ${entry.id}` }, "Details");
   open.addEventListener("click", () => showDetail(entry.id, open));
@@ -168,21 +168,29 @@ async function exportCsv() {
   }
 }
 
-// The destinations of today, then those deleted since the audit log named them.
+// The destinations of today, then those deleted since the audit log named them (by the id their
+// entries kept, or by name for those deleted before ids were kept), each with its deletion's day.
 export function fillDestinationFilter(destinations, deleted = []) {
   const select = $("#f-destination");
   const current = select.value;
   const options = [h("option", { value: "" }, "Any"), ...destinations.map((d) => h("option", { value: String(d.id) }, d.name))];
   if (deleted.length) {
-    options.push(h("optgroup", { label: "Deleted" }, ...deleted.map((name) => h("option", { value: `${DELETED}${name}` }, `${name} (deleted)`))));
+    // The day of the deletion; two of one name are told apart by its time, or else by their ids.
+    const day = (d) => (d.deleted_at ? formatDateTime(d.deleted_at).slice(0, 10) : "");
+    const twins = (d) => deleted.filter((o) => o !== d && o.name === d.name);
+    const when = (d) => {
+      if (!d.deleted_at) return twins(d).length && d.id !== null ? `, id ${d.id}` : "";
+      const sameDay = twins(d).some((o) => day(o) === day(d));
+      return ` ${formatDateTime(d.deleted_at).slice(0, sameDay ? 16 : 10)}`;
+    };
+    const label = (d) => `${d.name} (deleted${when(d)})`;
+    const value = (d) => (d.id === null ? `${DELETED}${d.name}` : String(d.id));
+    options.push(h("optgroup", { label: "Deleted" }, ...deleted.map((d) => h("option", { value: value(d) }, label(d)))));
   }
-  const chosen = select.selectedOptions[0];
-  const chosenName = chosen && !current.startsWith(DELETED) ? chosen.textContent : null;
+  // Chosen, then deleted: the same id, now among the deleted ones.
   select.replaceChildren(...options);
   select.value = current;
-  if (select.value === current) return;
-  // The destination chosen was deleted since: its entries are the deleted one's of that name.
-  select.value = chosenName !== null && deleted.includes(chosenName) ? `${DELETED}${chosenName}` : "";
+  if (select.value !== current) select.value = ""; // no longer anywhere
 }
 
 export function initLog() {

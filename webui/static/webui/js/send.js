@@ -178,9 +178,24 @@ async function sendChosen(chosen, resend, skip) {
     } else {
       // A later request of "only the others" failed: say what the earlier ones queued.
       const queued = transfers.length ? ` (${transfers.length} transfer${transfers.length === 1 ? " was" : "s were"} queued before this)` : "";
-      setText($("#send-error"), `${error.message}${queued}`);
+      if (error instanceof ApiError && error.status === 400 && error.body && error.body.destination_ids) {
+        setText($("#send-error"), `${await destinationsGone(chosen.destinations)}${queued}`);
+      } else {
+        setText($("#send-error"), `${error.message}${queued}`);
+      }
     }
   }
+}
+
+// A destination chosen was deleted or disabled meanwhile (by an administrator, on another page):
+// the list is read again, and the message names what went.
+async function destinationsGone(chosenIds) {
+  const names = new Map(state.destinations.map((d) => [d.id, d.name]));
+  await loadDestinations();
+  const gone = chosenIds.filter((id) => !state.destinations.some((d) => d.id === id)).map((id) => names.get(id) || `#${id}`);
+  const which = gone.length ? gone.join(", ") : "A destination you chose";
+  updateSendButton();
+  return `${which} can no longer be sent to (an administrator removed or disabled ${gone.length > 1 ? "them" : "it"}): the list of destinations is up to date now. Choose again and send.`;
 }
 
 // --- Wiring ----------------------------------------------------------------------------------
