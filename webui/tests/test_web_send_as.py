@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from destinations.models import Destination
 from dicom_api.models import Action, TransferLog
@@ -50,16 +50,22 @@ def test_an_admin_sets_de_identification_on_a_destination(screen: Screen, admin_
     assert destination.deidentification is None
 
 
-def test_an_operator_sends_a_series_as_another_patient(screen: Screen, user: User, tmp_path: Path) -> None:  # noqa: F811
+def _chest_ct_chosen(screen: Screen, tmp_path: Path) -> Page:  # noqa: F811
+    """alice, signed in, has uploaded a 2-instance Chest CT of OURS^ANNA and chosen it."""
     page = screen.page
     folder = tmp_path / "upload"
     generate_series(folder / "ct", 2, patient_name="OURS^ANNA", patient_id="OURS-1", description="Chest CT")
-    target = Destination.objects.create(name="Other hospital", ae_title="OTHER", host="127.0.0.1", port=104)
     screen.login("alice")
     page.locator("#pick-folder").set_input_files(str(folder))
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#upload-result")).to_contain_text("Imported 2 instances")
     page.get_by_label("#1 Chest CT").check()
+    return page
+
+
+def test_an_operator_sends_a_series_as_another_patient(screen: Screen, user: User, tmp_path: Path) -> None:  # noqa: F811
+    target = Destination.objects.create(name="Other hospital", ae_title="OTHER", host="127.0.0.1", port=104)
+    page = _chest_ct_chosen(screen, tmp_path)
     page.get_by_role("checkbox", name="Other hospital").check()
     page.get_by_text("Send as another patient…").click()
     # Prefilled with today's values of the selected patient.
@@ -82,16 +88,9 @@ def test_a_destination_deleted_while_chosen_is_named_and_the_list_refreshed(
     user: User,
     tmp_path: Path,
 ) -> None:
-    page = screen.page
-    folder = tmp_path / "upload"
-    generate_series(folder / "ct", 2, patient_name="OURS^ANNA", patient_id="OURS-1", description="Chest CT")
     gone = Destination.objects.create(name="Old hospital", ae_title="OLD", host="127.0.0.1", port=104)
     Destination.objects.create(name="Other hospital", ae_title="OTHER", host="127.0.0.1", port=105)
-    screen.login("alice")
-    page.locator("#pick-folder").set_input_files(str(folder))
-    page.get_by_role("button", name="Upload").click()
-    expect(page.locator("#upload-result")).to_contain_text("Imported 2 instances")
-    page.get_by_label("#1 Chest CT").check()
+    page = _chest_ct_chosen(screen, tmp_path)
     page.get_by_role("checkbox", name="Old hospital").check()
     gone.delete()  # by an administrator, meanwhile
     page.get_by_role("button", name="Send (1 transfer)").click()
