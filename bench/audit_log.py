@@ -352,6 +352,8 @@ def main() -> None:
         .values_list("destination_key", flat=True)
         .first()
     )
+    if retired is None:
+        raise SystemExit("PACS 4 was deleted before entries kept ids: run again with --refill")
     base = "/api/dicom/logs/"
     cases = [
         ("unfiltered first page", "admin", as_admin, base),
@@ -367,8 +369,8 @@ def main() -> None:
         ("search by patient id (own entries)", "user", as_user, f"{base}?search={patient}"),
         ("page 100 of the unfiltered list", "admin", as_admin, f"{base}?page=100"),
         ("CSV of one day", "admin", as_admin, f"{base}?format=csv&date_from=2025-06-03&date_to=2025-06-03"),
-        ("by a deleted destination", "admin", as_admin, f"{base}?destination={retired}"),
-        ("by a deleted destination (own entries)", "user", as_user, f"{base}?destination={retired}"),
+        ("by a deleted destination", "admin", as_admin, f"{base}?deleted_destination={retired}"),
+        ("by a deleted destination (own entries)", "user", as_user, f"{base}?deleted_destination={retired}"),
         ("the deleted destinations", "admin", as_admin, f"{base}deleted-destinations/"),
         ("the deleted destinations (own entries)", "user", as_user, f"{base}deleted-destinations/"),
     ]

@@ -27,7 +27,7 @@ def destination_snapshot(destination: Destination | None) -> dict[str, Any]:
 
 def keep_destination_key(sender: object, *, instance: Destination, **_: Any) -> None:
     """Before a destination is deleted (which empties its entries' ``destination``): its entries
-    made before entries kept the id (migration 0015) get it now. Newer ones have it already."""
+    made before entries kept the id (migration 0016) get it now. Newer ones have it already."""
     TransferLog.objects.filter(destination_id=instance.pk, destination_key__isnull=True).update(
         destination_key=instance.pk
     )

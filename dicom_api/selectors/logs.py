@@ -102,11 +102,16 @@ def deleted_destinations(*, entries: QuerySet[TransferLog]) -> list[dict[str, An
         if keys
         else {}
     )
-    # One per id: a destination renamed before it was deleted, by its last name.
-    named: dict[int, str] = {}
+    # One per id: a destination renamed before it was deleted goes by the name it was deleted
+    # under when the caller's entries know that name, or else by one of theirs (A to Z, the last).
+    names: dict[int, list[str]] = {}
     for key, name in found:
         if key is not None:
-            named.setdefault(key, deletions[key][1] if key in deletions else name)
+            names.setdefault(key, []).append(name)
+    named = {
+        key: deletions[key][1] if key in deletions and deletions[key][1] in kept_names else kept_names[-1]
+        for key, kept_names in names.items()
+    }
     result = [{"id": key, "name": name, "deleted_at": deletions.get(key, (None,))[0]} for key, name in named.items()]
     result += [{"id": None, "name": name, "deleted_at": None} for key, name in found if key is None]
     return sorted(result, key=lambda d: (d["name"], d["id"] is None, d["id"] or 0))

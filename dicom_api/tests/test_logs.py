@@ -257,10 +257,11 @@ def test_deleted_destinations_are_listed_and_filtered_by_the_id_their_entries_ke
         {"id": gone_id, "name": "Gone", "deleted_at": None}
     ]
     assert len(client_admin.get(f"{URL}deleted-destinations/").json()["destinations"]) == 3
-    assert sorted(ids(client_user.get(URL, {"destination": old_id}))) == sorted(e.pk for e in to_old)
-    assert ids(client_user.get(URL, {"destination": renewed_id})) == [to_renewed.pk]
-    assert ids(client_user.get(URL, {"destination": gone_id})) == []  # bob's entry
-    assert ids(client_other.get(URL, {"destination": gone_id})) == [to_gone.pk]
+    assert sorted(ids(client_user.get(URL, {"deleted_destination": old_id}))) == sorted(e.pk for e in to_old)
+    assert ids(client_user.get(URL, {"deleted_destination": renewed_id})) == [to_renewed.pk]
+    assert ids(client_user.get(URL, {"deleted_destination": gone_id})) == []  # bob's entry
+    assert ids(client_other.get(URL, {"deleted_destination": gone_id})) == [to_gone.pk]
+    assert ids(client_user.get(URL, {"destination": old_id})) == []  # that filter is of today's destinations
     entry = client_user.get(f"{URL}{to_old[0].pk}/").json()
     assert entry["destination"]["deleted"] is True and entry["destination"]["id"] is None
     assert APIClient().get(f"{URL}deleted-destinations/").status_code == 401
@@ -278,7 +279,7 @@ def test_a_destination_renamed_before_its_deletion_is_listed_once_by_its_last_na
     destination_delete(destination=pacs, actor=None)
     [listed] = client_admin.get(f"{URL}deleted-destinations/").json()["destinations"]
     assert (listed["id"], listed["name"]) == (pk, "Zulu") and listed["deleted_at"]
-    found = ids(client_admin.get(URL, {"destination": pk}))
+    found = ids(client_admin.get(URL, {"deleted_destination": pk}))
     assert first.pk in found and second.pk in found  # and the deletion's entry
 
 
@@ -289,7 +290,7 @@ def test_an_entry_made_before_entries_kept_ids_gets_its_destinations_at_the_dele
     pacs = Destination.objects.create(name="Older", ae_title="OLDER", host="10.0.0.11")
     pk = pacs.pk
     entry = make_entry(user, destination=pacs)
-    TransferLog.objects.filter(pk=entry.pk).update(destination_key=None)  # as migration 0015 finds it
+    TransferLog.objects.filter(pk=entry.pk).update(destination_key=None)  # as migration 0016 finds it
     if how == "service":
         destination_delete(destination=pacs, actor=None)
     elif how == "queryset":  # the admin's bulk delete
@@ -298,7 +299,7 @@ def test_an_entry_made_before_entries_kept_ids_gets_its_destinations_at_the_dele
         pacs.delete()
     entry.refresh_from_db()
     assert (entry.destination_id, entry.destination_key) == (None, pk)
-    assert ids(client_user.get(URL, {"destination": pk})) == [entry.pk]
+    assert ids(client_user.get(URL, {"deleted_destination": pk})) == [entry.pk]
 
 
 def test_a_destination_deleted_before_entries_kept_ids_is_found_by_its_name(
@@ -307,14 +308,15 @@ def test_a_destination_deleted_before_entries_kept_ids_is_found_by_its_name(
     spaced = Destination.objects.create(name="Spaced ", ae_title="SPACED", host="10.0.0.10")
     before_ids = make_entry(user, destination=spaced)
     spaced.delete()
-    TransferLog.objects.filter(pk=before_ids.pk).update(destination_key=None)  # as migration 0015 finds it
+    TransferLog.objects.filter(pk=before_ids.pk).update(destination_key=None)  # as migration 0016 finds it
     assert client_user.get(f"{URL}deleted-destinations/").json()["destinations"] == [
         {"id": None, "name": "Spaced ", "deleted_at": None}
     ]
     # The name as the entries kept it, spaces included.
-    assert ids(client_user.get(URL, {"deleted_destination": "Spaced "})) == [before_ids.pk]
-    assert ids(client_user.get(URL, {"deleted_destination": "Spaced"})) == []
-    assert client_user.get(URL, {"deleted_destination": "x" * 101}).status_code == 400
+    assert ids(client_user.get(URL, {"deleted_destination_name": "Spaced "})) == [before_ids.pk]
+    assert ids(client_user.get(URL, {"deleted_destination_name": "Spaced"})) == []
+    assert client_user.get(URL, {"deleted_destination_name": "x" * 101}).status_code == 400
+    assert client_user.get(URL, {"deleted_destination": "Spaced"}).status_code == 400  # an id
 
 
 def test_it_filters_by_modality_patient_and_study(client_user: APIClient, user: AbstractUser) -> None:

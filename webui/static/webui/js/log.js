@@ -6,7 +6,8 @@ import { actionName, detailItems, patientCell } from "./log-detail.js";
 
 const state = { page: 1, pageSize: 50, ordering: "-timestamp", count: 0, entries: new Map(), loaded: false, request: 0 };
 
-const DELETED = "deleted:";
+const DELETED = "deleted:"; // and the id its entries kept
+const DELETED_NAME = "deleted-name:";
 
 function filterParams() {
   const params = new URLSearchParams();
@@ -17,8 +18,12 @@ function filterParams() {
     // An admin-only field hidden from a user is not sent.
     const field = form.elements.namedItem(name);
     if (field && field.closest("[hidden]")) continue;
-    // A destination deleted before entries kept its id is chosen by the name they kept, exactly
-    // as the server listed it (not trimmed).
+    // A deleted destination: by the id its entries kept, or, deleted before they kept ids, by
+    // the name they kept, exactly as the server listed it (not trimmed).
+    if (name === "destination" && String(value).startsWith(DELETED_NAME)) {
+      params.set("deleted_destination_name", String(value).slice(DELETED_NAME.length));
+      continue;
+    }
     if (name === "destination" && String(value).startsWith(DELETED)) {
       params.set("deleted_destination", String(value).slice(DELETED.length));
       continue;
@@ -184,13 +189,14 @@ export function fillDestinationFilter(destinations, deleted = []) {
       return ` ${formatDateTime(d.deleted_at).slice(0, sameDay ? 16 : 10)}`;
     };
     const label = (d) => `${d.name} (deleted${when(d)})`;
-    const value = (d) => (d.id === null ? `${DELETED}${d.name}` : String(d.id));
+    const value = (d) => (d.id === null ? `${DELETED_NAME}${d.name}` : `${DELETED}${d.id}`);
     options.push(h("optgroup", { label: "Deleted" }, ...deleted.map((d) => h("option", { value: value(d) }, label(d)))));
   }
-  // Chosen, then deleted: the same id, now among the deleted ones.
   select.replaceChildren(...options);
   select.value = current;
-  if (select.value !== current) select.value = ""; // no longer anywhere
+  if (select.value === current) return;
+  // Chosen, then deleted: the same destination, now among the deleted ones; or else gone.
+  select.value = /^\d+$/.test(current) && deleted.some((d) => d.id === Number(current)) ? `${DELETED}${current}` : "";
 }
 
 export function initLog() {

@@ -35,7 +35,7 @@ export async function loadDestinations() {
     state.destinations = (await api("/api/destinations/")).filter((d) => d.enabled);
   } catch (error) {
     setText($("#send-error"), error.message);
-    return;
+    return false;
   }
   for (const id of Array.from(state.chosenDestinations)) {
     if (!state.destinations.some((d) => d.id === id)) state.chosenDestinations.delete(id);
@@ -191,7 +191,7 @@ async function sendChosen(chosen, resend, skip) {
 // the list is read again, and the message names what went.
 async function destinationsGone(chosenIds) {
   const names = new Map(state.destinations.map((d) => [d.id, d.name]));
-  await loadDestinations();
+  if ((await loadDestinations()) === false) return $("#send-error").textContent; // why the list can't be read
   const gone = chosenIds.filter((id) => !state.destinations.some((d) => d.id === id)).map((id) => names.get(id) || `#${id}`);
   const which = gone.length ? gone.join(", ") : "A destination you chose";
   updateSendButton();
